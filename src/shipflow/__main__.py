@@ -1,0 +1,5 @@
+"""``python -m shipflow``: the same as the ``shipflow`` console script."""
+
+from shipflow.cli import program
+
+program.run()

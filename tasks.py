@@ -1,0 +1,3 @@
+"""This repository's tasks: the whole shipflow workflow (`inv --list`)."""
+
+from shipflow.tasks import namespace as namespace

@@ -1,0 +1,49 @@
+"""The `shipflow` console script and `inv` start fast and show the same tasks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from support import run_shipflow
+
+HEAVY_MODULES = ("docker", "fabric", "paramiko", "alembic", "sqlalchemy", "yaml", "dotenv")
+
+
+def test_shipflow_lists_its_tasks_without_a_tasks_py(tmp_path: Path) -> None:
+    done = run_shipflow("--list", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "lint" in done.stdout
+
+
+def test_inv_in_this_repo_lists_the_same_tasks_as_shipflow(repo_root: Path) -> None:
+    inv = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list", "--list-format=json"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    shipflow = run_shipflow("--list", "--list-format=json", cwd=repo_root)
+    assert inv.returncode == 0, inv.stderr
+    assert json.loads(inv.stdout)["tasks"] == json.loads(shipflow.stdout)["tasks"]
+    assert json.loads(inv.stdout)["collections"] == json.loads(shipflow.stdout)["collections"]
+
+
+def heavy_modules_loaded_by(statement: str) -> set[str]:
+    probe = f"import sys; {statement}; print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(filter(None, done.stdout.strip().split(",")))
+
+
+def test_listing_tasks_imports_no_heavy_library_beyond_invokes_own() -> None:
+    assert heavy_modules_loaded_by("import shipflow.tasks") == heavy_modules_loaded_by("import invoke")
+
+
+def test_version_is_reported() -> None:
+    from shipflow import __version__
+
+    done = run_shipflow("--version", cwd=Path.cwd())
+    assert done.stdout.strip() == f"shipflow {__version__}"
