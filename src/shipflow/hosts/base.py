@@ -1,0 +1,72 @@
+"""The host interface every engine is written against."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+
+class HostError(Exception):
+    """A host could not do what was asked (unreachable, permission denied, ...)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did on a host."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def check(self, host: str) -> CommandResult:
+        """This result, or :class:`HostCommandError` when the command failed."""
+        if not self.ok:
+            raise HostCommandError(host, self)
+        return self
+
+
+class HostCommandError(HostError):
+    """A command exited non-zero; the message names the host, the command and its last error lines."""
+
+    def __init__(self, host: str, result: CommandResult) -> None:
+        self.host = host
+        self.result = result
+        detail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
+        super().__init__(f"{host}: `{shlex.join(result.argv)}` exited {result.exit_code}: {detail}")
+
+
+class Host(Protocol):
+    """Run argv, write a file with a mode, read a file: all a deploy needs from a machine."""
+
+    @property
+    def name(self) -> str:
+        """How the host is shown to users: ``local`` or ``user@host:port``."""
+        ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` to completion and return what it did (a non-zero exit is not an exception)."""
+        ...
+
+    def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
+        """Replace ``path`` atomically with ``content`` at ``mode`` (parents are created)."""
+        ...
+
+    def read_file(self, path: str) -> bytes | None:
+        """The bytes of ``path``, or None when it does not exist."""
+        ...
