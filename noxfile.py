@@ -46,6 +46,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=FOUND_PYTHONS or None, tags=["tests"])
 def tests(session: nox.Session) -> None:
-    """pytest on every supported Python found on this machine; `-- ARGS` go to pytest."""
+    """`inv test` on every supported Python found on this machine; `-- ARGS` go to pytest.
+
+    The same command as on a laptop: envs/.env.test loaded, groups from tests_config.yaml.
+    """
     session.install("-e", ".[dev]")
-    session.run("pytest", *session.posargs)
+    session.run("inv", "test", "--", *session.posargs)

@@ -6,6 +6,7 @@ secret in an env file cannot show up in a process list or a log of commands.
 """
 
 from shipflow.hosts.base import CommandResult, Host, HostCommandError, HostError
+from shipflow.hosts.dryrun import DryRunHost
 from shipflow.hosts.local import LocalHost
 
-__all__ = ["CommandResult", "Host", "HostCommandError", "HostError", "LocalHost"]
+__all__ = ["CommandResult", "DryRunHost", "Host", "HostCommandError", "HostError", "LocalHost"]

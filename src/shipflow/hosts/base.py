@@ -45,11 +45,15 @@ class HostCommandError(HostError):
 
 
 class Host(Protocol):
-    """Run argv, write a file with a mode, read a file: all a deploy needs from a machine."""
+    """Query, run argv, write a file with a mode, read a file: all a deploy needs from a machine."""
 
     @property
     def name(self) -> str:
         """How the host is shown to users: ``local`` or ``user@host:port``."""
+        ...
+
+    def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        """Run a command that only reads (``docker inspect``, ``curl``, ``ps``): a dry run runs it too."""
         ...
 
     def run(
@@ -60,7 +64,7 @@ class Host(Protocol):
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run ``argv`` to completion and return what it did (a non-zero exit is not an exception)."""
+        """Run a command that changes something and return what it did (non-zero is not an exception)."""
         ...
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:

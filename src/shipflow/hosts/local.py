@@ -25,6 +25,9 @@ class LocalHost:
     def name(self) -> str:
         return "local"
 
+    def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        return self.run(argv, timeout=timeout)
+
     def run(
         self,
         argv: Sequence[str],

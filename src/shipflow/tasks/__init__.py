@@ -6,7 +6,10 @@ imported inside the tasks that use them, so ``inv --list`` starts as fast as a b
 
 from invoke.collection import Collection
 
-from shipflow.tasks import lint
+from shipflow.tasks import build, env, lint, test
 
 namespace = Collection()
 namespace.add_task(lint.lint)
+namespace.add_task(test.run_tests)
+namespace.add_collection(build.namespace)
+namespace.add_collection(env.namespace)

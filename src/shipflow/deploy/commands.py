@@ -1,0 +1,221 @@
+"""What a deploy runs and writes, built as data from settings: argv lists and file texts, no I/O.
+
+Kamal's ``lib/kamal/commands/`` builds command arrays the same way; the engine runs them on a host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.deploy.settings import SLOT_NAMES
+from shipflow.project import SettingsError
+
+if TYPE_CHECKING:
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+
+CONTAINER_ENV_FILE = "/run/shipflow/app.env"
+LABEL_PREFIX = "shipflow."
+UPSTREAM_HEADER = "X-Shipflow-Upstream"
+_TEMPLATE_TOKEN = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_UPSTREAM_SERVER = re.compile(r"^\s*server\s+[^\s:;]+:(\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One of the two places a release can run: a name and the host port it listens on."""
+
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """An image to run and how it is known to people."""
+
+    image: str  # a reference docker can run: "app:<sha>" or an image id
+    sha: str
+    version: str
+
+
+def slots_of(target: TargetSettings) -> tuple[Slot, Slot]:
+    return Slot(SLOT_NAMES[0], target.slots[0]), Slot(SLOT_NAMES[1], target.slots[1])
+
+
+def other_slot(target: TargetSettings, slot: Slot) -> Slot:
+    first, second = slots_of(target)
+    return second if slot == first else first
+
+
+def slot_for_port(target: TargetSettings, port: int) -> Slot | None:
+    return next((slot for slot in slots_of(target) if slot.port == port), None)
+
+
+def container_name(settings: DeploySettings, target: TargetSettings, slot: Slot) -> str:
+    return f"{settings.app}-{target.environment}-{slot.name}"
+
+
+def env_file_path(target: TargetSettings, slot: Slot) -> str:
+    return f"{target.state_dir}/env/{slot.name}.env"
+
+
+def audit_log_path(target: TargetSettings) -> str:
+    return f"{target.state_dir}/audit.log"
+
+
+def lock_path(target: TargetSettings) -> str:
+    return f"{target.state_dir}/deploy.lock"
+
+
+def labels(
+    settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release, **extra: str
+) -> dict[str, str]:
+    """Container labels: the truth about which release runs in which slot, read back by ``state``."""
+    return {
+        f"{LABEL_PREFIX}app": settings.app,
+        f"{LABEL_PREFIX}env": target.environment,
+        f"{LABEL_PREFIX}slot": slot.name,
+        f"{LABEL_PREFIX}sha": release.sha,
+        f"{LABEL_PREFIX}version": release.version,
+        f"{LABEL_PREFIX}image": release.image,
+        **{f"{LABEL_PREFIX}{key}": value for key, value in extra.items()},
+    }
+
+
+def _env_and_volumes(settings: DeploySettings, target: TargetSettings, slot: Slot) -> list[str]:
+    # The env file is mounted, not passed with --env-file: values given to docker show in `docker inspect`.
+    args = [
+        "-v", f"{env_file_path(target, slot)}:{CONTAINER_ENV_FILE}:ro",
+        "-e", f"SHIPFLOW_ENV_FILE={CONTAINER_ENV_FILE}",
+        "-e", f"APP_ENV={target.environment}",
+        "-e", f"PORT={settings.container_port}",
+    ]  # fmt: skip
+    for volume in settings.volumes:
+        args += ["-v", volume]
+    return args
+
+
+def run_container(
+    settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release, **extra_labels: str
+) -> list[str]:
+    """``docker run`` for a release in a slot, published on 127.0.0.1 only (nginx is the front)."""
+    argv = ["docker", "run", "--detach", "--name", container_name(settings, target, slot)]
+    for key, value in labels(settings, target, slot, release, **extra_labels).items():
+        argv += ["--label", f"{key}={value}"]
+    argv += ["--publish", f"127.0.0.1:{slot.port}:{settings.container_port}"]
+    argv += ["--stop-timeout", str(target.stop_timeout), "--restart", "unless-stopped"]
+    return [*argv, *_env_and_volumes(settings, target, slot), release.image]
+
+
+def one_off(
+    settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release, command: tuple[str, ...]
+) -> list[str]:
+    """A hook command in a throw-away container of the release, with the release's settings."""
+    return ["docker", "run", "--rm", *_env_and_volumes(settings, target, slot), release.image, *command]
+
+
+def inspect_containers(names: list[str]) -> list[str]:
+    return ["docker", "inspect", "--type", "container", *names]
+
+
+def start_container(name: str) -> list[str]:
+    return ["docker", "start", name]
+
+
+def stop_container(name: str, timeout: int) -> list[str]:
+    return ["docker", "stop", "--time", str(timeout), name]
+
+
+def remove_container(name: str) -> list[str]:
+    return ["docker", "rm", "--force", "--volumes", name]
+
+
+def container_logs(name: str, lines: int = 30) -> list[str]:
+    return ["docker", "logs", "--tail", str(lines), name]
+
+
+def http_probe(url: str, timeout: float, *, headers: bool = False) -> list[str]:
+    """curl that prints the body (and headers), then the status code on the last line."""
+    argv = ["curl", "--silent", "--show-error", "--max-time", f"{timeout:g}", "--output", "-"]
+    if headers:
+        argv.append("--include")
+    return [*argv, "--write-out", "\n%{http_code}", url]
+
+
+def parse_probe(stdout: str) -> tuple[int, str]:
+    """(status, body-with-headers) from :func:`http_probe` output; status 0 when nothing answered."""
+    body, _, status = stdout.rpartition("\n")
+    return (int(status) if status.strip().isdigit() else 0), body
+
+
+def render_template(text: str, values: dict[str, str], *, source: str) -> str:
+    """Replace ``{{ name }}`` tokens; an unknown token is an error naming the template and the token."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            known = ", ".join(sorted(values))
+            raise SettingsError(f"{source}: unknown placeholder {{{{ {name} }}}} (known: {known})")
+        return values[name]
+
+    return _TEMPLATE_TOKEN.sub(value, text)
+
+
+def upstream_conf(template: str, settings: DeploySettings, slot: Slot, *, source: str) -> str:
+    """The upstream include of source document 001, routing the app to ``slot``."""
+    return render_template(template, {"app": settings.app, "port": str(slot.port)}, source=source)
+
+
+def routed_port(upstream_text: str) -> int | None:
+    """The port the upstream file routes to (its first ``server host:port``), or None."""
+    match = _UPSTREAM_SERVER.search(upstream_text)
+    return int(match.group(1)) if match else None
+
+
+def local_nginx_conf(settings: DeploySettings, target: TargetSettings) -> str:
+    """shipflow's own nginx for the local target: 127.0.0.1 only, everything under the state dir."""
+    prefix = f"{target.state_dir}/nginx"
+    return f"""\
+# Written by shipflow for the local target; the upstream include is rewritten on each switch.
+worker_processes 2;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/spool/body;
+    proxy_temp_path {prefix}/spool/proxy;
+    fastcgi_temp_path {prefix}/spool/fastcgi;
+    uwsgi_temp_path {prefix}/spool/uwsgi;
+    scgi_temp_path {prefix}/spool/scgi;
+    include {target.upstream_path};
+    server {{
+        listen 127.0.0.1:{target.proxy_port};
+        location / {{
+            proxy_pass http://{settings.app}_backend;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            add_header {UPSTREAM_HEADER} $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_start(target: TargetSettings) -> list[str]:
+    prefix = f"{target.state_dir}/nginx"
+    return ["nginx", "-p", prefix, "-c", f"{prefix}/nginx.conf"]
+
+
+def nginx_stop(target: TargetSettings) -> list[str]:
+    return [*nginx_start(target), "-s", "quit"]
+
+
+def worker_pids(master_pid: int) -> list[str]:
+    """The nginx master's current worker processes (one pid a line)."""
+    return ["ps", "-o", "pid=", "--ppid", str(master_pid)]
+
+
+def pids_alive(pids: list[int]) -> list[str]:
+    return ["ps", "-o", "pid=", "-p", ",".join(map(str, pids))]

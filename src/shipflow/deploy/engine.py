@@ -1,0 +1,495 @@
+"""The blue-green state machine (ARCHITECTURE.md, "A deploy, step by step").
+
+lock -> read state -> image -> env file -> pre-switch hooks -> start candidate -> health gate -> switch
+-> verify through nginx -> drain -> stop the old slot (kept for rollback) -> audit -> unlock.
+
+Every step reads the host's truth first, so running the same command again after a crash converges.
+A failure before the switch removes the candidate; a failure at or after it restores the previous
+upstream, so the previous release keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import audit, commands, health, lock, proxy
+from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
+from shipflow.deploy.state import HostState, SlotState, read_state
+from shipflow.hosts.base import HostError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+    from shipflow.report import Reporter
+
+VERIFY_SECONDS = 10.0
+OCI_REVISION = "org.opencontainers.image.revision"
+OCI_VERSION = "org.opencontainers.image.version"
+
+
+class DeployFailed(Exception):
+    """The deploy stopped; the message is one paragraph saying what happened, what serves now, what to do."""
+
+
+@dataclass
+class Deployment:
+    """Everything one run of the engine needs; the host may be a dry run."""
+
+    settings: DeploySettings
+    target: TargetSettings
+    host: Host
+    reporter: Reporter
+    actor: lock.Actor
+    env_file: bytes = b""
+    dry_run: bool = False
+    lock_wait: float = 0.0
+    ensure_image: Callable[[Host, Release], None] | None = None
+    pre_switch: list[tuple[str, ...]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a deploy or rollback did; ``cutover_s`` runs from health passed to nginx serving it."""
+
+    action: str
+    release: Release
+    slot: Slot
+    previous: Release | None
+    changed: bool
+    seconds: float
+    cutover_s: float | None = None
+    health_s: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "nothing"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _run(d: Deployment, argv: list[str]) -> None:
+    d.host.run(argv).check(d.host.name)
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def release_of_image(host: Host, reference: str) -> Release:
+    """The release an image on ``host`` carries, from its OCI labels."""
+    found = host.query(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", reference])
+    if not found.ok:
+        raise DeployFailed(
+            f"image {reference} is not on {host.name}: build it first (`inv build`) or pick another with --to"
+        )
+    image_labels = json.loads(found.stdout or "null") or {}
+    sha = image_labels.get(OCI_REVISION) or reference.rsplit(":", 1)[-1]
+    return Release(image=reference, sha=sha, version=image_labels.get(OCI_VERSION) or sha[:12])
+
+
+def _ensure_image(d: Deployment, release: Release) -> None:
+    if d.ensure_image is not None:
+        d.ensure_image(d.host, release)
+    elif not d.host.query(["docker", "image", "inspect", "--format", "{{.Id}}", release.image]).ok:
+        raise DeployFailed(f"image {release.image} is not on {d.host.name}: build it first with `inv build`")
+
+
+# --- steps -----------------------------------------------------------------------------------------
+
+
+def _write_env_file(d: Deployment, path: str, release: Release) -> None:
+    """Mode 0600, owned by the user the image runs as, so only that user (and root) can read it."""
+    d.host.write_file(path, d.env_file, mode=0o600)
+    user = d.host.query(["docker", "image", "inspect", "--format", "{{.Config.User}}", release.image])
+    owner = user.stdout.strip()
+    if user.ok and owner and owner not in ("root", "0", "0:0"):
+        _run(d, ["chown", owner if ":" in owner else f"{owner}:{owner}", path])
+
+
+def _start_candidate(d: Deployment, slot: Slot, state: SlotState, release: Release) -> None:
+    if state.exists:
+        _run(d, commands.remove_container(state.container))
+    _run(
+        d,
+        commands.run_container(
+            d.settings, d.target, slot, release, deployed_at=_now(), deployed_by=d.actor.user
+        ),
+    )
+
+
+def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
+    url = f"http://127.0.0.1:{slot.port}{d.settings.health.path}"
+    if d.dry_run:
+        d.reporter.line(f"  would poll {url} until 200 (at most {d.settings.health.deploy_timeout:g} s)")
+        return None
+    outcome = health.wait_healthy(d.host, url, d.settings.health)
+    if outcome.passed:
+        return outcome
+    logs = d.host.query(commands.container_logs(container))
+    d.reporter.line(f"  last log lines of {container}:")
+    for line in (logs.stdout + logs.stderr).strip().splitlines()[-30:]:
+        d.reporter.line(f"    | {line}")
+    _run(d, commands.remove_container(container))
+    last = f"{outcome.status} {outcome.body.strip()[:200]}" if outcome.status else "no answer"
+    raise DeployFailed(
+        f"release {_short(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its health "
+        f"check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
+        f"({outcome.probes} probes; last response: {last}). The candidate was removed and nginx was not "
+        f"touched, so the previous release keeps serving. Its last log lines are above; fix the release "
+        f"and deploy again, or raise [health] deploy_timeout in {d.settings.path}."
+    )
+
+
+def _verify(d: Deployment, slot: Slot) -> None:
+    """Ask nginx itself until the new slot answers (a reload takes effect asynchronously)."""
+    url = f"{d.target.public_url.rstrip('/')}{d.settings.health.path}"
+    if d.dry_run:
+        d.reporter.line(f"  would check {url} answers 200 from 127.0.0.1:{slot.port}")
+        return
+    deadline = time.monotonic() + VERIFY_SECONDS
+    status, text = 0, ""
+    while time.monotonic() < deadline:
+        status, text = commands.parse_probe(
+            d.host.query(commands.http_probe(url, d.settings.health.timeout, headers=True)).stdout
+        )
+        routed = [
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.lower().startswith(UPSTREAM_HEADER.lower() + ":")
+        ]
+        if status == 200 and (not routed or routed[0].endswith(f":{slot.port}")):
+            return
+        time.sleep(0.05)
+    raise HostError(
+        f"{url} did not answer 200 from slot {slot.name} within {VERIFY_SECONDS:g} s (last: {status})"
+    )
+
+
+def _switch_verify(d: Deployment, slot: Slot) -> proxy.Switched:
+    """Switch nginx to ``slot`` and verify; on a failed verify put the previous upstream back."""
+    with d.reporter.step("switch", f"nginx -> {slot.name} (127.0.0.1:{slot.port})"):
+        switched = proxy.switch(d.host, d.settings, d.target, slot)
+    try:
+        with d.reporter.step("verify", f"through {d.target.public_url}"):
+            _verify(d, slot)
+    except HostError:
+        if switched.previous_text is not None:
+            d.host.write_file(d.target.upstream_path, switched.previous_text.encode())
+            _run(d, list(d.target.nginx_reload))
+        raise
+    return switched
+
+
+def _drain_and_stop(d: Deployment, switched: proxy.Switched, old: SlotState | None) -> None:
+    if d.dry_run:
+        d.reporter.line(f"  would wait for nginx's old workers (at most {d.target.drain_timeout:g} s)")
+    else:
+        with d.reporter.step("drain", f"{len(switched.old_workers)} old nginx workers"):
+            if not proxy.drain(d.host, switched.old_workers, d.target.drain_timeout):
+                d.reporter.line(f"  warning: old nginx workers still busy after {d.target.drain_timeout:g} s")
+    if old is not None and old.running:
+        with d.reporter.step("stop old", f"{old.container} (kept for rollback)"):
+            _run(d, commands.stop_container(old.container, d.target.stop_timeout))
+
+
+def _activate(
+    d: Deployment, state: HostState, slot: Slot, release: Release, *, reuse_container: bool
+) -> tuple[float | None, float | None]:
+    """Bring ``release`` up in ``slot`` and route to it; returns (health seconds, cutover seconds)."""
+    candidate = state.of(slot)
+    old = state.active_state if state.active and state.active != slot else None
+    path = commands.env_file_path(d.target, slot)
+    if not reuse_container:
+        with d.reporter.step("image", release.image):
+            _ensure_image(d, release)
+        with d.reporter.step("env file", f"{path} (0600)"):
+            _write_env_file(d, path, release)
+        for command in d.pre_switch:
+            with d.reporter.step("hook", " ".join(command)):
+                _run(d, commands.one_off(d.settings, d.target, slot, release, command))
+        with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
+            _start_candidate(d, slot, candidate, release)
+    elif not candidate.running:
+        with d.reporter.step("start", f"{candidate.container} (existing container)"):
+            _run(d, commands.start_container(candidate.container))
+    with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
+        passed = _health_gate(d, slot, release, candidate.container)
+    healthy_at = time.monotonic()
+    try:
+        switched = _switch_verify(d, slot)
+    except HostError:
+        if not reuse_container:
+            _run(d, commands.remove_container(candidate.container))
+        raise
+    cutover = time.monotonic() - healthy_at
+    _drain_and_stop(d, switched, old)
+    return (passed.seconds if passed else None), (None if d.dry_run else cutover)
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def _locked(d: Deployment, action: str, body: Callable[[HostState], Outcome]) -> Outcome:
+    """Run ``body`` under the host lock and record the result in the audit log, whatever it is."""
+    lock_file = commands.lock_path(d.target)
+    started = time.monotonic()
+    if d.dry_run:
+        d.reporter.line(f"  would lock {d.host.name}:{lock_file}")
+    else:
+        with d.reporter.step("lock", lock_file):
+            replaced = lock.acquire(d.host, lock_file, d.actor, wait=d.lock_wait)
+        if replaced is not None:
+            d.reporter.line(f"  took over a stale lock of {replaced.describe()}")
+    state: HostState | None = None
+    try:
+        with d.reporter.step("read state"):
+            state = read_state(d.host, d.settings, d.target)
+        outcome = body(state)
+    except (DeployFailed, HostError) as error:
+        _record(d, action, "failed", started, state, None, detail=str(error))
+        raise
+    finally:
+        if not d.dry_run:
+            lock.release(d.host, lock_file)
+    _record(d, action, "ok", started, state, outcome)
+    return outcome
+
+
+def _record(
+    d: Deployment,
+    action: str,
+    result: str,
+    started: float,
+    state: HostState | None,
+    outcome: Outcome | None,
+    *,
+    detail: str = "",
+) -> None:
+    if d.dry_run:
+        return
+    active = state.active_state if state else None
+    record = audit.AuditRecord(
+        action=action,
+        result=result,
+        at=_now(),
+        by=f"{d.actor.user}@{d.actor.machine}",
+        environment=d.target.environment,
+        from_sha=active.sha if active else None,
+        to_sha=outcome.release.sha if outcome else None,
+        version=outcome.release.version if outcome else None,
+        slot=outcome.slot.name if outcome else None,
+        duration_s=round(time.monotonic() - started, 3),
+        detail=d.reporter.mask(detail),
+        extra={"image": outcome.release.image} if outcome else {},
+    )
+    audit.append(d.host, commands.audit_log_path(d.target), record)
+
+
+def _converge_active(
+    d: Deployment, state: HostState, active: SlotState, release: Release, action: str
+) -> Outcome:
+    """``release`` already runs in the active slot: re-apply the switch and stop the other slot."""
+    d.reporter.line(f"  {_short(active.sha)} already serves from {active.slot.name}; converging")
+    started = time.monotonic()
+    switched = _switch_verify(d, active.slot)
+    _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
+    return Outcome(action, release, active.slot, None, False, time.monotonic() - started)
+
+
+def deploy(d: Deployment, release: Release) -> Outcome:
+    """Deploy ``release`` blue-green; raise :class:`DeployFailed` with the previous release still serving."""
+
+    def body(state: HostState) -> Outcome:
+        started = time.monotonic()
+        active = state.active_state
+        if active is not None and active.running and active.sha == release.sha:
+            return _converge_active(d, state, active, release, "deploy")
+        slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
+        health_s, cutover = _activate(d, state, slot, release, reuse_container=False)
+        previous = active.release if active else None
+        return Outcome(
+            "deploy",
+            release,
+            slot,
+            previous,
+            True,
+            time.monotonic() - started,
+            cutover,
+            health_s,
+            d.reporter.timings,
+        )
+
+    return _locked(d, "deploy", body)
+
+
+def _previous_from_audit(d: Deployment, current_sha: str | None) -> Release:
+    for record in reversed(audit.read(d.host, commands.audit_log_path(d.target))):
+        image = record.extra.get("image")
+        if (
+            record.result == "ok"
+            and record.to_sha
+            and record.to_sha != current_sha
+            and isinstance(image, str)
+        ):
+            return release_of_image(d.host, image)
+    raise DeployFailed(
+        f"no previous release of {d.target.environment} on {d.host.name} to roll back to; use --to"
+    )
+
+
+def rollback(d: Deployment, to: str | None = None, image_repository: str | None = None) -> Outcome:
+    """Back to the previous release: its kept container when it exists (instant), else its image."""
+
+    def body(state: HostState) -> Outcome:
+        started = time.monotonic()
+        active = state.active_state
+        spare_slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
+        spare = state.of(spare_slot)
+        kept = spare.release
+        wanted_kept = kept is not None and (to is None or kept.sha.startswith(to) or kept.version == to)
+        if kept is not None and wanted_kept:
+            release, reuse = kept, True
+        elif to is not None:
+            reference = f"{image_repository or d.settings.app}:{to}"
+            release, reuse = release_of_image(d.host, reference), False
+        else:
+            release, reuse = _previous_from_audit(d, active.sha if active else None), False
+        if active is not None and active.running and active.sha == release.sha:
+            return _converge_active(d, state, active, release, "rollback")
+        d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
+        health_s, cutover = _activate(d, state, spare_slot, release, reuse_container=reuse)
+        previous = active.release if active else None
+        return Outcome(
+            "rollback", release, spare_slot, previous, True, time.monotonic() - started, cutover, health_s
+        )
+
+    return _locked(d, "rollback", body)
+
+
+def unlock(host: Host, target: TargetSettings, actor: lock.Actor) -> lock.Actor | None:
+    """Remove the lock whoever holds it; returns the holder it removed (None when there was no lock)."""
+    path = commands.lock_path(target)
+    if host.read_file(path) is None:
+        return None
+    holder = lock.read_holder(host, path)
+    lock.release(host, path)
+    record = audit.AuditRecord(
+        action="unlock",
+        result="ok",
+        at=_now(),
+        by=f"{actor.user}@{actor.machine}",
+        environment=target.environment,
+        detail=f"removed lock of {holder.describe() if holder else 'an unknown holder'}",
+    )
+    audit.append(host, commands.audit_log_path(target), record)
+    return holder
+
+
+def remove(d: Deployment) -> list[str]:
+    """Stop and remove the app's containers and upstream file (and local nginx); images and audit stay."""
+    state = read_state(d.host, d.settings, d.target)
+    removed = []
+    for slot_state in state.slots:
+        if slot_state.exists:
+            _run(d, commands.remove_container(slot_state.container))
+            removed.append(slot_state.container)
+    if d.target.is_local and (d.dry_run or proxy.master_pid(d.host, d.target) is not None):
+        _run(d, commands.nginx_stop(d.target))
+        removed.append("local nginx")
+    if state.upstream_text is not None:
+        _run(d, ["rm", "-f", d.target.upstream_path])
+        removed.append(d.target.upstream_path)
+    if not d.dry_run:
+        record = audit.AuditRecord(
+            action="remove",
+            result="ok",
+            at=_now(),
+            by=f"{d.actor.user}@{d.actor.machine}",
+            environment=d.target.environment,
+            from_sha=state.active_state.sha if state.active_state else None,
+            detail=", ".join(removed),
+        )
+        audit.append(d.host, commands.audit_log_path(d.target), record)
+    return removed
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotReport:
+    slot: str
+    port: int
+    container: str
+    state: str  # running | stopped | absent
+    sha: str | None
+    version: str | None
+    deployed_at: str | None
+    deployed_by: str | None
+    health: int | None  # HTTP status of the health probe, 0 when nothing answered
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    environment: str
+    host: str
+    url: str
+    active_slot: str | None
+    release: SlotReport | None
+    slots: list[SlotReport]
+    lock: dict[str, object] | None
+    last_releases: list[dict[str, str | None]]
+
+
+def status(host: Host, settings: DeploySettings, target: TargetSettings, *, last: int = 5) -> StatusReport:
+    """Everything a person asks before and after a deploy, read from the host."""
+    state = read_state(host, settings, target)
+    reports = []
+    for slot_state in state.slots:
+        probed = None
+        if slot_state.running:
+            url = f"http://127.0.0.1:{slot_state.slot.port}{settings.health.path}"
+            probed = health.probe(host, url, min(settings.health.timeout, 2.0))[0]
+        reports.append(
+            SlotReport(
+                slot=slot_state.slot.name,
+                port=slot_state.slot.port,
+                container=slot_state.container,
+                state="running" if slot_state.running else "stopped" if slot_state.exists else "absent",
+                sha=slot_state.sha,
+                version=slot_state.label("version"),
+                deployed_at=slot_state.label("deployed_at"),
+                deployed_by=slot_state.label("deployed_by"),
+                health=probed,
+            )
+        )
+    lock_file = commands.lock_path(target)
+    holder = lock.read_holder(host, lock_file) if host.read_file(lock_file) is not None else None
+    lock_info: dict[str, object] | None = None
+    if host.read_file(lock_file) is not None:
+        lock_info = {"holder": holder.describe() if holder else "unknown", "stale": lock.is_stale(holder)}
+    records = audit.read(host, commands.audit_log_path(target))
+    releases = [
+        {"at": r.at, "action": r.action, "sha": r.to_sha, "version": r.version, "by": r.by, "slot": r.slot}
+        for r in records
+        if r.result == "ok" and r.action in ("deploy", "rollback") and r.to_sha
+    ][-last:]
+    active = next((r for r in reports if state.active and r.slot == state.active.name), None)
+    return StatusReport(
+        environment=target.environment,
+        host=host.name,
+        url=target.public_url,
+        active_slot=state.active.name if state.active else None,
+        release=active,
+        slots=reports,
+        lock=lock_info,
+        last_releases=releases,
+    )

@@ -1,0 +1,113 @@
+"""One deploy per host and app at a time: an atomically created lock file naming its holder."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipflow.hosts.base import Host
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who runs this command: shown to anyone refused by the lock and kept in the audit log."""
+
+    user: str
+    machine: str
+    pid: int
+    command: str
+    started_at: str
+
+    @staticmethod
+    def current(command: str) -> Actor:
+        return Actor(
+            user=getpass.getuser(),
+            machine=socket.gethostname(),
+            pid=os.getpid(),
+            command=command,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.machine} pid {self.pid} since {self.started_at} running `{self.command}`"
+
+
+class LockHeld(Exception):
+    """Another deploy holds the lock; ``stale`` when its holder is provably gone."""
+
+    def __init__(self, path: str, holder: Actor | None, *, stale: bool) -> None:
+        self.path = path
+        self.holder = holder
+        self.stale = stale
+        who = holder.describe() if holder else "an unknown holder (empty lock file)"
+        if stale:
+            advice = "its process is gone: clear it with `inv deploy.unlock --env ENV`"
+        else:
+            advice = "wait for it to finish, or pass --wait SECONDS"
+        super().__init__(f"deploy locked by {who} ({'stale' if stale else 'active'} lock {path}); {advice}")
+
+
+def read_holder(host: Host, path: str) -> Actor | None:
+    raw = host.read_file(path)
+    if not raw:
+        return None
+    try:
+        return Actor(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+
+
+def is_stale(holder: Actor | None) -> bool:
+    """A holder on this machine whose process is gone; elsewhere we cannot tell, so it is not stale."""
+    if holder is None or holder.machine != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def try_acquire(host: Host, path: str, actor: Actor) -> bool:
+    """Create the lock file only if absent (``set -C``: O_EXCL), with the holder in it."""
+    parent = path.rsplit("/", 1)[0]
+    host.run(["mkdir", "-p", parent]).check(host.name)
+    created = host.run(
+        ["sh", "-c", 'set -C; cat > "$1"', "lock", path], stdin=json.dumps(asdict(actor)).encode()
+    )
+    return created.ok
+
+
+def acquire(
+    host: Host, path: str, actor: Actor, *, wait: float = 0.0, take_over_stale: bool = True
+) -> Actor | None:
+    """Take the lock, waiting up to ``wait`` seconds; returns the stale holder it replaced, if any.
+
+    A stale holder (a dead process on this machine, e.g. a deploy killed with SIGKILL) is replaced,
+    so running the same deploy again converges; any other holder raises :class:`LockHeld`.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        if try_acquire(host, path, actor):
+            return None
+        holder = read_holder(host, path)
+        if take_over_stale and is_stale(holder):
+            host.run(["rm", "-f", path]).check(host.name)
+            if try_acquire(host, path, actor):
+                return holder
+        if time.monotonic() >= deadline:
+            raise LockHeld(path, holder, stale=is_stale(holder))
+        time.sleep(0.5)
+
+
+def release(host: Host, path: str) -> None:
+    host.run(["rm", "-f", path]).check(host.name)

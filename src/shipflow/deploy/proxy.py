@@ -1,0 +1,100 @@
+"""nginx in front of the slots: switch the upstream atomically, test, reload, and drain old workers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import commands
+from shipflow.hosts.base import HostError
+
+if TYPE_CHECKING:
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+
+
+class SwitchFailed(HostError):
+    """nginx refused the new upstream; the previous file is back in place."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    """A done switch: the upstream text it replaced, and the workers that served before the reload."""
+
+    previous_text: str | None
+    old_workers: tuple[int, ...]
+
+
+def master_pid(host: Host, target: TargetSettings) -> int | None:
+    """The running nginx master's pid, from its pid file, if that process is alive."""
+    raw = host.read_file(target.nginx_pid_file)
+    text = raw.decode().strip() if raw else ""
+    if not text.isdigit():
+        return None
+    return int(text) if host.query(["kill", "-0", text]).ok else None
+
+
+def workers(host: Host, master: int) -> tuple[int, ...]:
+    result = host.query(commands.worker_pids(master))
+    return tuple(int(pid) for pid in result.stdout.split() if pid.isdigit())
+
+
+def ensure_local_config(host: Host, settings: DeploySettings, target: TargetSettings) -> None:
+    """Write shipflow's own nginx.conf for the local target (and its spool folders) when it differs."""
+    prefix = f"{target.state_dir}/nginx"
+    wanted = commands.local_nginx_conf(settings, target).encode()
+    if host.read_file(f"{prefix}/nginx.conf") != wanted:
+        host.write_file(f"{prefix}/nginx.conf", wanted)
+    host.run(["mkdir", "-p", f"{prefix}/spool", f"{prefix}/logs"]).check(host.name)
+
+
+def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: commands.Slot) -> Switched:
+    """Route the app to ``slot``: write the upstream file, ``nginx -t``, then reload (or start, locally).
+
+    When ``nginx -t`` fails the previous upstream file is restored and nginx is not reloaded.
+    """
+    template = settings.upstream_template.read_text(encoding="utf-8")
+    text = commands.upstream_conf(template, settings, slot, source=str(settings.upstream_template))
+    previous = host.read_file(target.upstream_path)
+    if target.is_local:
+        ensure_local_config(host, settings, target)
+    host.write_file(target.upstream_path, text.encode())
+    tested = host.run(list(target.nginx_test))
+    if not tested.ok:
+        if previous is None:
+            host.run(["rm", "-f", target.upstream_path]).check(host.name)
+        else:
+            host.write_file(target.upstream_path, previous)
+        detail = (tested.stderr or tested.stdout).strip()
+        raise SwitchFailed(
+            f"{host.name}: nginx rejected the new upstream ({settings.upstream_template}); "
+            f"the previous file is restored and nginx still routes as before.\n{detail}"
+        )
+    master = master_pid(host, target)
+    if master is None and target.is_local:
+        host.run(commands.nginx_start(target)).check(host.name)
+        return Switched(previous.decode() if previous else None, ())
+    old_workers = workers(host, master) if master else ()
+    host.run(list(target.nginx_reload)).check(host.name)
+    return Switched(previous.decode() if previous else None, old_workers)
+
+
+def drain(host: Host, old_workers: tuple[int, ...], timeout: float) -> bool:
+    """Wait until nginx's pre-reload workers have finished their requests and exited; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while old_workers:
+        if not host.query(commands.pids_alive(list(old_workers))).stdout.strip():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop_local(host: Host, target: TargetSettings) -> bool:
+    """Stop shipflow's own nginx for a local target; False when it was not running."""
+    if master_pid(host, target) is None:
+        return False
+    host.run(commands.nginx_stop(target)).check(host.name)
+    return True

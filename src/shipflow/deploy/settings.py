@@ -1,0 +1,246 @@
+"""Deploy settings from ``deploy/deploy.toml``: the app, its health check, and one table per target.
+
+Every value can be given as ``"${VAR}"`` to read it from the environment (how CI passes SSH secrets);
+every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipflow.project import SettingsError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEPLOY_SETTINGS = Path("deploy") / "deploy.toml"
+DEFAULT_UPSTREAM_TEMPLATE = Path("deploy") / "nginx" / "upstream.conf.tmpl"
+SLOT_NAMES = ("blue", "green")
+_ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """How a candidate proves it is ready: polled at ``path`` until 200 or ``deploy_timeout``."""
+
+    path: str = "/health"
+    interval: float = 1.0
+    timeout: float = 5.0
+    deploy_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """Where and how one environment is deployed."""
+
+    name: str
+    environment: str
+    host: str  # "local", or an SSH host (issue 7)
+    slots: tuple[int, int]
+    state_dir: str
+    upstream_path: str
+    proxy_port: int | None  # local target: the port of shipflow's own nginx
+    nginx_test: tuple[str, ...]
+    nginx_reload: tuple[str, ...]
+    nginx_pid_file: str
+    public_url: str
+    drain_timeout: float = 30.0
+    stop_timeout: int = 10
+    user: str | None = None
+    port: int = 22
+    identity_file: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.host == "local"
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The whole ``deploy/deploy.toml``."""
+
+    path: Path
+    app: str
+    container_port: int
+    health: HealthSettings
+    upstream_template: Path
+    targets: Mapping[str, TargetSettings]
+    pre_switch: tuple[tuple[str, ...], ...] = field(default=())
+    volumes: tuple[str, ...] = field(default=())
+
+    def target(self, name: str) -> TargetSettings:
+        if name not in self.targets:
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise SettingsError(
+                f"{self.path}: no [targets.{name}] table (known targets: {known}); add one to deploy there"
+            )
+        return self.targets[name]
+
+    def target_for_environment(self, environment: str) -> TargetSettings:
+        for target in self.targets.values():
+            if target.environment == environment:
+                return target
+        return self.target(environment)
+
+
+class _Reader:
+    """Typed access to a TOML table, with errors that name the file and the dotted key."""
+
+    def __init__(self, path: Path, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.environ = environ
+
+    def fail(self, key: str, expected: str, value: Any) -> SettingsError:
+        return SettingsError(f"{self.path}: {key} must be {expected}, got {value!r}")
+
+    def resolve(self, key: str, value: Any) -> Any:
+        if isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
+            variable = match.group(1)
+            if variable not in self.environ:
+                raise SettingsError(f"{self.path}: {key} reads ${{{variable}}}, which is not set; export it")
+            return self.environ[variable]
+        return value
+
+    def get(self, table: Mapping[str, Any], prefix: str, key: str, kind: type, default: Any) -> Any:
+        dotted = f"{prefix}{key}"
+        if key not in table:
+            return default
+        value = self.resolve(dotted, table[key])
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, str) and value.isdigit():
+            return int(value)
+        if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+            raise self.fail(dotted, f"a {kind.__name__}", value)
+        return value
+
+    def argv(
+        self, table: Mapping[str, Any], prefix: str, key: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        value = table.get(key, list(default))
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{prefix}{key}", "a non-empty list of strings (a command as argv)", value)
+        return tuple(value)
+
+
+def _local_target(reader: _Reader, name: str, table: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    prefix = f"targets.{name}."
+    state_dir = str(root / reader.get(table, prefix, "state_dir", str, f".shipflow/{name}"))
+    proxy_port = reader.get(table, prefix, "proxy_port", int, 8080)
+    nginx_dir = f"{state_dir}/nginx"
+    nginx = ("nginx", "-p", nginx_dir, "-c", f"{nginx_dir}/nginx.conf")
+    return {
+        "state_dir": state_dir,
+        "upstream_path": f"{nginx_dir}/upstream.conf",
+        "proxy_port": proxy_port,
+        "nginx_test": (*nginx, "-t", "-q"),
+        "nginx_reload": (*nginx, "-s", "reload"),
+        "nginx_pid_file": f"{nginx_dir}/nginx.pid",
+        "public_url": f"http://127.0.0.1:{proxy_port}",
+    }
+
+
+def _remote_target(reader: _Reader, name: str, table: Mapping[str, Any], app: str) -> dict[str, Any]:
+    prefix = f"targets.{name}."
+    app_dir = reader.get(table, prefix, "app_dir", str, f"/opt/{app}")
+    public_url = reader.get(table, prefix, "public_url", str, None)
+    if public_url is None:
+        raise SettingsError(f"{reader.path}: {prefix}public_url is required for a remote target")
+    return {
+        "state_dir": f"{app_dir}/.shipflow",
+        "upstream_path": reader.get(
+            table, prefix, "upstream_path", str, f"/etc/nginx/conf.d/{app}_upstream.conf"
+        ),
+        "proxy_port": None,
+        "nginx_test": reader.argv(table, prefix, "nginx_test", ("sudo", "nginx", "-t", "-q")),
+        "nginx_reload": reader.argv(table, prefix, "nginx_reload", ("sudo", "nginx", "-s", "reload")),
+        "nginx_pid_file": reader.get(table, prefix, "nginx_pid_file", str, "/run/nginx.pid"),
+        "public_url": public_url,
+        "user": reader.get(table, prefix, "user", str, None),
+        "port": reader.get(table, prefix, "port", int, 22),
+        "identity_file": reader.get(table, prefix, "identity_file", str, None),
+    }
+
+
+def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> TargetSettings:
+    prefix = f"targets.{name}."
+    if not isinstance(table, dict):
+        raise reader.fail(f"targets.{name}", "a table", table)
+    host = reader.get(table, prefix, "host", str, "local")
+    slots = table.get("slots", [8000, 8001])
+    if (
+        not isinstance(slots, list)
+        or len(slots) != 2
+        or not all(isinstance(p, int) and 0 < p < 65536 for p in slots)
+        or slots[0] == slots[1]
+    ):
+        raise reader.fail(f"{prefix}slots", "two different port numbers, e.g. [8000, 8001]", slots)
+    where = (
+        _local_target(reader, name, table, root)
+        if host == "local"
+        else _remote_target(reader, name, table, app)
+    )
+    return TargetSettings(
+        name=name,
+        environment=reader.get(table, prefix, "environment", str, name),
+        host=host,
+        slots=(slots[0], slots[1]),
+        drain_timeout=reader.get(table, prefix, "drain_timeout", float, 30.0),
+        stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10),
+        **where,
+    )
+
+
+def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -> DeploySettings:
+    """Read and check ``deploy/deploy.toml`` under the project ``root``."""
+    import tomllib
+
+    path = root / DEPLOY_SETTINGS
+    if not path.is_file():
+        raise SettingsError(f"{path}: not found; create it (see README, 'Deploy settings')")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: not valid TOML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {error.start})") from error
+    reader = _Reader(path, os.environ if environ is None else environ)
+    app = reader.get(data, "", "app", str, None)
+    if not app or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", app):
+        raise reader.fail("app", "a lower-case name (letters, digits, - _ .)", app)
+    health_table = data.get("health", {})
+    if not isinstance(health_table, dict):
+        raise reader.fail("health", "a table", health_table)
+    health = HealthSettings(
+        path=reader.get(health_table, "health.", "path", str, "/health"),
+        interval=reader.get(health_table, "health.", "interval", float, 1.0),
+        timeout=reader.get(health_table, "health.", "timeout", float, 5.0),
+        deploy_timeout=reader.get(health_table, "health.", "deploy_timeout", float, 60.0),
+    )
+    targets_table = data.get("targets", {})
+    if not isinstance(targets_table, dict) or not targets_table:
+        raise SettingsError(f"{path}: no [targets.NAME] tables; add at least [targets.local]")
+    hooks = data.get("hooks", {})
+    pre_switch = hooks.get("pre_switch", []) if isinstance(hooks, dict) else None
+    if not isinstance(pre_switch, list) or not all(
+        isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in pre_switch
+    ):
+        raise reader.fail("hooks.pre_switch", "a list of commands, each a list of strings", pre_switch)
+    volumes = data.get("volumes", [])
+    if not isinstance(volumes, list) or not all(isinstance(v, str) and ":" in v for v in volumes):
+        raise reader.fail("volumes", 'a list of "NAME:/container/path" strings', volumes)
+    template = root / reader.get(data, "", "upstream_template", str, str(DEFAULT_UPSTREAM_TEMPLATE))
+    return DeploySettings(
+        path=path,
+        app=app,
+        container_port=reader.get(data, "", "container_port", int, 8000),
+        health=health,
+        upstream_template=template,
+        targets={name: _target(reader, name, table, root, app) for name, table in targets_table.items()},
+        pre_switch=tuple(tuple(c) for c in pre_switch),
+        volumes=tuple(volumes),
+    )

@@ -1,0 +1,85 @@
+"""The truth on a host: which slot nginx routes to (the upstream file) and what runs in each slot
+(container labels). Nothing here is cached between steps: every read goes to the host."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import commands
+from shipflow.deploy.commands import LABEL_PREFIX, Slot
+
+if TYPE_CHECKING:
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """A slot's container, if any, and the release its labels name."""
+
+    slot: Slot
+    container: str
+    exists: bool = False
+    running: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, key: str) -> str | None:
+        return self.labels.get(f"{LABEL_PREFIX}{key}")
+
+    @property
+    def sha(self) -> str | None:
+        return self.label("sha")
+
+    @property
+    def release(self) -> commands.Release | None:
+        image, sha = self.label("image"), self.label("sha")
+        if not (self.exists and image and sha):
+            return None
+        return commands.Release(image=image, sha=sha, version=self.label("version") or sha[:12])
+
+
+@dataclass(frozen=True)
+class HostState:
+    """The active slot (None before the first switch) and both slots' containers."""
+
+    active: Slot | None
+    upstream_text: str | None
+    slots: tuple[SlotState, SlotState]
+
+    def of(self, slot: Slot) -> SlotState:
+        return next(state for state in self.slots if state.slot == slot)
+
+    @property
+    def active_state(self) -> SlotState | None:
+        return self.of(self.active) if self.active else None
+
+
+def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str]]]:
+    """Container name -> (running, labels), from ``docker inspect`` JSON (missing names are absent)."""
+    try:
+        entries = json.loads(stdout or "[]")
+    except ValueError:
+        return {}
+    found = {}
+    for entry in entries:
+        name = str(entry.get("Name", "")).lstrip("/")
+        running = bool(entry.get("State", {}).get("Running"))
+        found[name] = (running, dict(entry.get("Config", {}).get("Labels") or {}))
+    return found
+
+
+def read_state(host: Host, settings: DeploySettings, target: TargetSettings) -> HostState:
+    raw = host.read_file(target.upstream_path)
+    upstream_text = raw.decode("utf-8", "replace") if raw is not None else None
+    port = commands.routed_port(upstream_text) if upstream_text else None
+    active = commands.slot_for_port(target, port) if port is not None else None
+    slots = commands.slots_of(target)
+    names = [commands.container_name(settings, target, slot) for slot in slots]
+    found = parse_inspect(host.query(commands.inspect_containers(names)).stdout)
+    states = tuple(
+        SlotState(slot, name, True, *found[name]) if name in found else SlotState(slot, name)
+        for slot, name in zip(slots, names, strict=True)
+    )
+    return HostState(active=active, upstream_text=upstream_text, slots=(states[0], states[1]))

@@ -1,0 +1,49 @@
+"""A host that reads for real and only prints what it would change."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from shipflow.hosts.base import CommandResult
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from shipflow.hosts.base import Host
+    from shipflow.report import Reporter
+
+
+class DryRunHost:
+    """Queries and reads go to ``host``; commands and writes are printed through ``reporter`` (masked)."""
+
+    def __init__(self, host: Host, reporter: Reporter) -> None:
+        self.host = host
+        self.reporter = reporter
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        return self.host.query(argv, timeout=timeout)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        fed = f"  (stdin: {len(stdin)} bytes)" if stdin is not None else ""
+        self.reporter.line(f"  would run on {self.name}: {shlex.join(argv)}{fed}")
+        return CommandResult(argv=tuple(argv), exit_code=0, stdout="", stderr="")
+
+    def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
+        self.reporter.line(f"  would write {self.name}:{path} (mode {mode:04o}, {len(content)} bytes):")
+        for line in content.decode("utf-8", "replace").splitlines():
+            self.reporter.line(f"    | {line}")
+
+    def read_file(self, path: str) -> bytes | None:
+        return self.host.read_file(path)

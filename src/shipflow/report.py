@@ -1,0 +1,44 @@
+"""One way to tell a person what is happening: step lines with durations, every line masked."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
+class Reporter:
+    """Prints progress; ``mask`` is applied to every line, so no caller can leak a secret by accident."""
+
+    def __init__(self, mask: Callable[[str], str] = _unmasked, stream: TextIO | None = None) -> None:
+        self.mask = mask
+        self.stream = stream if stream is not None else sys.stdout
+        self.timings: dict[str, float] = {}
+
+    def line(self, text: str) -> None:
+        print(self.mask(text), file=self.stream, flush=True)
+
+    @contextmanager
+    def step(self, name: str, detail: str = "") -> Iterator[None]:
+        """Time a step and print it on one line when it ends (``FAILED`` when it raises)."""
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            self._finish(name, started, "FAILED", detail)
+            raise
+        self._finish(name, started, "ok", detail)
+
+    def _finish(self, name: str, started: float, status: str, detail: str) -> None:
+        seconds = time.monotonic() - started
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        suffix = f"  {detail}" if detail else ""
+        self.line(f"  {name:<14} {seconds:6.2f}s  {status}{suffix}")

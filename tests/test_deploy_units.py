@@ -1,0 +1,208 @@
+"""The deploy's pure parts: settings, commands as data, state parsing, health schedule, lock, audit."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shipflow.deploy import audit, commands, lock
+from shipflow.deploy.commands import Release, Slot
+from shipflow.deploy.health import poll_delays
+from shipflow.deploy.settings import DeploySettings, load_deploy_settings
+from shipflow.deploy.state import parse_inspect
+from shipflow.hosts import DryRunHost, LocalHost
+from shipflow.project import SettingsError
+from shipflow.report import Reporter
+
+pytestmark = pytest.mark.unit
+
+SETTINGS_TEXT = """\
+app = "demo"
+container_port = 8000
+volumes = ["demo-data:/data"]
+
+[health]
+path = "/health"
+deploy_timeout = 20
+
+[targets.local]
+slots = [18000, 18001]
+proxy_port = 18080
+
+[targets.production]
+host = "${PROD_SSH_HOST}"
+port = "${PROD_SSH_PORT}"
+public_url = "https://example.invalid"
+"""
+
+
+def write_settings(root: Path, text: str = SETTINGS_TEXT) -> None:
+    (root / "deploy").mkdir(exist_ok=True)
+    (root / "deploy" / "deploy.toml").write_text(text)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> DeploySettings:
+    write_settings(tmp_path)
+    return load_deploy_settings(tmp_path, {"PROD_SSH_HOST": "127.0.0.1", "PROD_SSH_PORT": "2222"})
+
+
+def test_local_target_keeps_everything_under_its_state_dir(settings: DeploySettings, tmp_path: Path) -> None:
+    local = settings.target("local")
+    assert local.is_local and local.slots == (18000, 18001)
+    assert local.state_dir == f"{tmp_path}/.shipflow/local"
+    assert local.upstream_path == f"{local.state_dir}/nginx/upstream.conf"
+    assert local.public_url == "http://127.0.0.1:18080"
+    assert settings.health.deploy_timeout == 20.0 and settings.health.interval == 1.0
+
+
+def test_values_can_come_from_the_environment(settings: DeploySettings) -> None:
+    production = settings.target("production")
+    assert (production.host, production.port) == ("127.0.0.1", 2222)
+    assert production.upstream_path == "/etc/nginx/conf.d/demo_upstream.conf"
+
+
+def test_an_unset_variable_names_the_key_and_the_variable(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    with pytest.raises(
+        SettingsError, match=r"targets.production.host reads \$\{PROD_SSH_HOST\}, which is not set"
+    ):
+        load_deploy_settings(tmp_path, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'app = "demo"\n[targets.local]\nslots = [8000, 8000]\n',
+            r"targets.local.slots must be two different",
+        ),
+        ('app = "Demo App"\n[targets.local]\n', r"app must be a lower-case name"),
+        ('app = "demo"\n', r"no \[targets.NAME\] tables"),
+        ('app = "demo"\n[health]\ntimeout = "soon"\n[targets.local]\n', r"health.timeout must be a float"),
+        ('app = "demo"\n[targets.local\n', r"deploy.toml: not valid TOML"),
+    ],
+)
+def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    write_settings(tmp_path, text)
+    with pytest.raises(SettingsError, match=message):
+        load_deploy_settings(tmp_path, {})
+
+
+def test_an_unknown_target_lists_the_known_ones(settings: DeploySettings) -> None:
+    with pytest.raises(
+        SettingsError, match=r"no \[targets.staging\] table \(known targets: local, production\)"
+    ):
+        settings.target("staging")
+
+
+def test_docker_run_publishes_on_loopback_and_mounts_the_env_file(settings: DeploySettings) -> None:
+    target = settings.target("local")
+    release = Release(image="demo:abc123", sha="abc123", version="v1.0.0")
+    argv = commands.run_container(settings, target, Slot("green", 18001), release)
+    assert argv[:5] == ["docker", "run", "--detach", "--name", "demo-local-green"]
+    assert argv[-1] == "demo:abc123"
+    joined = " ".join(argv)
+    assert "--publish 127.0.0.1:18001:8000" in joined
+    assert f"-v {target.state_dir}/env/green.env:/run/shipflow/app.env:ro" in joined
+    assert "--label shipflow.sha=abc123" in joined and "--label shipflow.slot=green" in joined
+    assert "-v demo-data:/data" in joined
+    assert "--env-file" not in argv
+
+
+def test_the_upstream_file_names_the_slot_and_is_read_back(settings: DeploySettings) -> None:
+    template = "upstream {{ app }}_backend {\n    server 127.0.0.1:{{port}};\n}\n"
+    text = commands.upstream_conf(template, settings, Slot("green", 18001), source="t")
+    assert "upstream demo_backend" in text
+    assert commands.routed_port(text) == 18001
+    assert commands.slot_for_port(settings.target("local"), 18001) == Slot("green", 18001)
+
+
+def test_an_unknown_template_placeholder_is_named(settings: DeploySettings) -> None:
+    with pytest.raises(
+        SettingsError, match=r"upstream.tmpl: unknown placeholder \{\{ host \}\} \(known: app, port\)"
+    ):
+        commands.upstream_conf("server {{ host }};", settings, Slot("blue", 1), source="upstream.tmpl")
+
+
+def test_probe_output_is_parsed_to_status_and_body() -> None:
+    assert commands.parse_probe('{"status": "ok"}\n200') == (200, '{"status": "ok"}')
+    assert commands.parse_probe("\n000") == (0, "")
+    assert commands.parse_probe("") == (0, "")
+
+
+def test_docker_inspect_output_gives_running_state_and_labels() -> None:
+    stdout = json.dumps(
+        [
+            {
+                "Name": "/demo-local-blue",
+                "State": {"Running": True},
+                "Config": {"Labels": {"shipflow.sha": "abc"}},
+            }
+        ]
+    )
+    assert parse_inspect(stdout) == {"demo-local-blue": (True, {"shipflow.sha": "abc"})}
+    assert parse_inspect("[]") == {}
+
+
+def test_health_polls_fast_at_first_then_backs_off_to_the_interval() -> None:
+    delays = list(itertools.islice(poll_delays(1.0), 40))
+    assert delays[0] <= 0.1 and sum(delays[:30]) == pytest.approx(3.0)
+    assert delays[30:33] == [0.2, 0.4, 0.8]
+    assert set(delays[33:]) == {1.0}
+
+
+def actor(pid: int = 4242) -> lock.Actor:
+    return lock.Actor("dev", "builder-7", pid, "inv deploy.local", "2026-11-21T00:00:00+00:00")
+
+
+def test_a_second_deploy_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    host, path = LocalHost(), str(tmp_path / "state" / "deploy.lock")
+    assert lock.acquire(host, path, actor()) is None
+    with pytest.raises(
+        lock.LockHeld, match=r"locked by dev@builder-7 pid 4242 .* running `inv deploy.local`"
+    ):
+        lock.acquire(host, path, actor(pid=1))
+    lock.release(host, path)
+    assert lock.acquire(host, path, actor(pid=1)) is None
+
+
+def test_a_dead_holder_on_this_machine_is_stale_and_taken_over(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    holder = lock.Actor.current("inv deploy.local")
+    holder = lock.Actor(holder.user, holder.machine, dead.pid, holder.command, holder.started_at)
+    host, path = LocalHost(), str(tmp_path / "deploy.lock")
+    lock.acquire(host, path, holder)
+    assert lock.is_stale(lock.read_holder(host, path))
+    with pytest.raises(lock.LockHeld, match="stale lock"):
+        lock.acquire(host, path, lock.Actor.current("x"), take_over_stale=False)
+    assert lock.acquire(host, path, lock.Actor.current("inv deploy.local")) == holder
+
+
+def test_audit_records_are_appended_and_read_back(tmp_path: Path) -> None:
+    host, path = LocalHost(), str(tmp_path / "audit.log")
+    for sha in ("a1", "b2", "c3"):
+        audit.append(host, path, audit.AuditRecord("deploy", "ok", "now", "dev@box", "local", to_sha=sha))
+    assert [r.to_sha for r in audit.read(host, path)] == ["a1", "b2", "c3"]
+    assert [r.to_sha for r in audit.read(host, path, last=2)] == ["b2", "c3"]
+
+
+def test_a_dry_run_host_reads_for_real_and_only_prints_changes(tmp_path: Path) -> None:
+    out = io.StringIO()
+    canary = "canary-secret-5d1e"
+    host = DryRunHost(LocalHost(), Reporter(mask=lambda t: t.replace(canary, "****"), stream=out))
+    target = tmp_path / "env" / "blue.env"
+    host.write_file(str(target), f"SECRET_KEY={canary}\n".encode(), mode=0o600)
+    host.run(["rm", "-rf", str(tmp_path)])
+    assert host.query(["printf", "read"]).stdout == "read"
+    assert not target.exists() and tmp_path.exists()
+    assert canary not in out.getvalue()
+    assert f"would write local:{target} (mode 0600" in out.getvalue()
+    assert "SECRET_KEY=****" in out.getvalue()
+    assert f"would run on local: rm -rf {tmp_path}" in out.getvalue()
