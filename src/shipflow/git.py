@@ -146,3 +146,114 @@ def write_archive(root: Path, commit: str, destination: IO[bytes], *, subdir: st
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip()
         raise GitError(f"git archive {treeish} failed in {root}: {detail}")
+
+
+def _succeeds(root: Path, *args: str) -> bool:
+    done = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, check=False, stdin=subprocess.DEVNULL
+    )
+    return done.returncode == 0
+
+
+def current_branch(root: Path) -> str | None:
+    """The name of the branch HEAD is on (also before its first commit), or None on a detached HEAD."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "symbolic-ref", "--quiet", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode == 1:
+        return None
+    if done.returncode != 0:
+        repo_root(root)  # raises the clear "not inside a git repository" error
+        raise GitError(f"git symbolic-ref failed in {root}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def ref_exists(root: Path, ref: str) -> bool:
+    """Whether ``ref`` (a branch, tag, ``refs/...`` name or sha) names a commit."""
+    return _succeeds(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+
+
+def tag_exists(root: Path, tag: str) -> bool:
+    """Whether the tag ``tag`` exists locally."""
+    return _succeeds(root, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}")
+
+
+def is_ancestor(root: Path, ancestor: str, descendant: str = "HEAD") -> bool:
+    """Whether ``ancestor`` is reachable from ``descendant`` (merged into it, or the same commit)."""
+    return _succeeds(root, "merge-base", "--is-ancestor", ancestor, descendant)
+
+
+def release_tags(root: Path, *, merged_into: str | None = None) -> list[str]:
+    """Every ``vX.Y.Z`` tag, lowest version first; only those reachable from ``merged_into`` when given."""
+    args = ["tag", "--list", "v*"] + (["--merged", merged_into] if merged_into else [])
+    versions = {
+        tag: tuple(int(part) for part in match.groups())
+        for tag in _git(root, *args).split()
+        if (match := RELEASE_TAG.match(tag))
+    }
+    return sorted(versions, key=lambda tag: versions[tag])
+
+
+def commit_subjects(root: Path, since: str | None, until: str = "HEAD") -> list[str]:
+    """``<short sha> <subject>`` of each commit after ``since`` up to ``until``, newest first."""
+    revisions = f"{since}..{until}" if since else until
+    return _git(root, "log", "--format=%h %s", revisions).splitlines()
+
+
+def create_annotated_tag(root: Path, tag: str, message: str, commit: str = "HEAD") -> None:
+    """Create the annotated tag ``tag`` on ``commit`` with ``message`` (git's user.name/email sign it)."""
+    _git(root, "tag", "--annotate", "--no-sign", f"--message={message}", tag, commit)
+
+
+def push_ref(root: Path, remote: str, ref: str) -> None:
+    """Push ``ref`` (e.g. ``refs/tags/v1.2.0``) to ``remote``."""
+    _git(root, "push", "--quiet", remote, ref)
+
+
+def commit_of(root: Path, ref: str) -> str | None:
+    """The full sha ``ref`` (a branch, ``origin/main``, a sha) names, or None when it names no commit here."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def merge_base(root: Path, first: str, second: str) -> str | None:
+    """The best common ancestor of two commits, or None (unrelated, or cut off by a shallow clone)."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "merge-base", first, second],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def changes_since(root: Path, commit: str, path: str) -> list[tuple[str, str, str | None]]:
+    """(status letter, path, new path for a rename) for each tracked file under ``path`` whose working-tree
+    content differs from ``commit``: ``A`` added, ``M`` modified, ``D`` deleted, ``R`` renamed, ``T`` type.
+
+    Paths are relative to the repository root; untracked files are not listed.
+    """
+    output = _git(root, "diff", "--name-status", "-z", "--find-renames", commit, "--", path)
+    fields = output.split("\0")
+    found: list[tuple[str, str, str | None]] = []
+    index = 0
+    while index < len(fields) and fields[index]:
+        status = fields[index][0]
+        if status in "RC":
+            found.append((status, fields[index + 1], fields[index + 2]))
+            index += 3
+        else:
+            found.append((status, fields[index + 1], None))
+            index += 2
+    return found

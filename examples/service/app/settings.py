@@ -90,6 +90,15 @@ def load_env_files(cwd: Path | None = None) -> None:
     load_dotenv(stream=io.StringIO(env_file_text(os.environ, cwd or Path.cwd())), override=False)
 
 
+def database_url(cwd: Path | None = None) -> str:
+    """DATABASE_URL as the service reads it (env files, then the process environment), else in-memory SQLite.
+
+    The migrations' ``env.py`` calls this too, so ``alembic upgrade head`` reaches the service's database.
+    """
+    load_env_files(cwd)
+    return os.environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+
+
 def _number(values: Mapping[str, str], key: str, default: float) -> float:
     raw = values.get(key, "").strip()
     if not raw:

@@ -105,6 +105,8 @@ def run_container(
         argv += ["--label", f"{key}={value}"]
     argv += ["--publish", f"127.0.0.1:{slot.port}:{settings.container_port}"]
     argv += ["--stop-timeout", str(target.stop_timeout), "--restart", "unless-stopped"]
+    if settings.migrate == "on-start":
+        argv += ["-e", "MIGRATE_ON_START=true"]  # scripts/start.sh runs `alembic upgrade head` first
     return [*argv, *_env_and_volumes(settings, target, slot), release.image]
 
 
@@ -113,6 +115,20 @@ def one_off(
 ) -> list[str]:
     """A hook command in a throw-away container of the release, with the release's settings."""
     return ["docker", "run", "--rm", *_env_and_volumes(settings, target, slot), release.image, *command]
+
+
+def alembic(settings: DeploySettings, *args: str) -> tuple[str, ...]:
+    """An alembic command as the image runs it (``python3 -m alembic ARGS`` by default)."""
+    return (*settings.alembic, *args)
+
+
+_REVISION_LINE = re.compile(r"^([0-9A-Za-z_]+)(?: \(.*\))?\s*$")
+
+
+def parse_current(stdout: str) -> str | None:
+    """The revision(s) ``alembic current`` printed (``0003 (head)`` -> ``0003``); None at base."""
+    found = [match.group(1) for line in stdout.splitlines() if (match := _REVISION_LINE.match(line.strip()))]
+    return ",".join(found) or None
 
 
 def inspect_containers(names: list[str]) -> list[str]:

@@ -14,9 +14,9 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from shipflow.deploy import audit, commands, health, lock, proxy
+from shipflow.deploy import audit, commands, health, lock, migration, proxy
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.state import HostState, SlotState, read_state
 from shipflow.hosts.base import HostError
@@ -51,6 +51,8 @@ class Deployment:
     lock_wait: float = 0.0
     ensure_image: Callable[[Host, Release], None] | None = None
     pre_switch: list[tuple[str, ...]] = field(default_factory=list)
+    audit_extra: dict[str, Any] = field(default_factory=dict)  # e.g. the database's revisions
+    smoke_check: Callable[[Deployment, Release], None] | None = None  # after the switch; raises DeployFailed
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,50 @@ def _write_env_file(d: Deployment, path: str, release: Release) -> None:
 def _start_candidate(d: Deployment, slot: Slot, state: SlotState, release: Release) -> None:
     if state.exists:
         _run(d, commands.remove_container(state.container))
+    revision = d.audit_extra.get(migration.AFTER)
+    extra = {migration.REVISION_LABEL: revision} if revision else {}
     _run(
         d,
         commands.run_container(
-            d.settings, d.target, slot, release, deployed_at=_now(), deployed_by=d.actor.user
+            d.settings, d.target, slot, release, deployed_at=_now(), deployed_by=d.actor.user, **extra
         ),
     )
+
+
+def _migrate(d: Deployment, slot: Slot, release: Release) -> None:
+    """``alembic upgrade head`` before the candidate starts; a failure stops the deploy right here."""
+    with d.reporter.step("migrate", "alembic upgrade head (one-off container)"):
+        run = migration.upgrade_head(d.host, d.settings, d.target, slot, release)
+        d.audit_extra.update({migration.BEFORE: run.before, migration.AFTER: run.after})
+        if not run.ok:
+            d.reporter.line("  alembic's last lines:")
+            for line in run.output.splitlines()[-20:]:
+                d.reporter.line(f"    | {line}")
+            raise DeployFailed(
+                f"the migrations of release {_short(release.sha)} failed (`alembic upgrade head` in a "
+                f"one-off container of {release.image}); the database is at revision {run.after or 'base'} "
+                f"(it was at {run.before or 'base'}). The new release was not started and nginx was not "
+                "touched, so the previous release keeps serving. alembic's output is above: fix the "
+                "migration in a new commit and deploy again."
+            )
+    if run.before != run.after:
+        d.reporter.line(f"  database: {run.before or 'base'} -> {run.after or 'base'}")
+
+
+def _warn_schema_change(d: Deployment, active: SlotState, release: Release, labels: dict[str, str]) -> None:
+    """A rollback to a release deployed at another database revision: say so, naming both revisions."""
+    if active.release is None:
+        return
+    current = migration.current_revision(d.host, d.settings, d.target, active.slot, active.release)
+    wanted = migration.revision_of_release(d.host, d.target, release, labels)
+    d.audit_extra.update({migration.BEFORE: current, migration.AFTER: current})
+    if current and wanted and current != wanted:
+        d.reporter.line(
+            f"  warning: rolling back across a schema change: {_short(release.sha)} went live with the "
+            f"database at revision {wanted}; it is now at {current}, and a rollback does not downgrade it. "
+            f"If the old release cannot work with revision {current}, run `alembic downgrade {wanted}` in a "
+            "one-off container of the current release first."
+        )
 
 
 def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
@@ -201,7 +241,13 @@ def _drain_and_stop(d: Deployment, switched: proxy.Switched, old: SlotState | No
 
 
 def _activate(
-    d: Deployment, state: HostState, slot: Slot, release: Release, *, reuse_container: bool
+    d: Deployment,
+    state: HostState,
+    slot: Slot,
+    release: Release,
+    *,
+    reuse_container: bool,
+    migrate: bool = False,
 ) -> tuple[float | None, float | None]:
     """Bring ``release`` up in ``slot`` and route to it; returns (health seconds, cutover seconds)."""
     candidate = state.of(slot)
@@ -212,6 +258,8 @@ def _activate(
             _ensure_image(d, release)
         with d.reporter.step("env file", f"{path} (0600)"):
             _write_env_file(d, path, release)
+        if migrate and d.settings.migrate == "before-switch":
+            _migrate(d, slot, release)
         for command in d.pre_switch:
             with d.reporter.step("hook", " ".join(command)):
                 _run(d, commands.one_off(d.settings, d.target, slot, release, command))
@@ -288,7 +336,7 @@ def _record(
         slot=outcome.slot.name if outcome else None,
         duration_s=round(time.monotonic() - started, 3),
         detail=d.reporter.mask(detail),
-        extra={"image": outcome.release.image} if outcome else {},
+        extra={**({"image": outcome.release.image} if outcome else {}), **d.audit_extra},
     )
     audit.append(d.host, commands.audit_log_path(d.target), record)
 
@@ -313,7 +361,9 @@ def deploy(d: Deployment, release: Release) -> Outcome:
         if active is not None and active.running and active.sha == release.sha:
             return _converge_active(d, state, active, release, "deploy")
         slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
-        health_s, cutover = _activate(d, state, slot, release, reuse_container=False)
+        health_s, cutover = _activate(d, state, slot, release, reuse_container=False, migrate=True)
+        if d.smoke_check is not None and not d.dry_run:
+            d.smoke_check(d, release)
         previous = active.release if active else None
         return Outcome(
             "deploy",
@@ -365,6 +415,8 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         if active is not None and active.running and active.sha == release.sha:
             return _converge_active(d, state, active, release, "rollback")
         d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
+        if active is not None and d.settings.migrate != "off" and not d.dry_run:
+            _warn_schema_change(d, active, release, spare.labels if reuse else {})
         health_s, cutover = _activate(d, state, spare_slot, release, reuse_container=reuse)
         previous = active.release if active else None
         return Outcome(

@@ -77,13 +77,16 @@ def is_stale(holder: Actor | None) -> bool:
     return False
 
 
+# The holder is written to a private file first and hard-linked into place: `ln` fails when the lock
+# exists, and whoever reads the lock sees a complete holder, never an empty file.
+_CREATE_LOCK = 'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; exit $created'
+
+
 def try_acquire(host: Host, path: str, actor: Actor) -> bool:
-    """Create the lock file only if absent (``set -C``: O_EXCL), with the holder in it."""
+    """Create the lock file with the holder in it, only if it does not exist yet."""
     parent = path.rsplit("/", 1)[0]
     host.run(["mkdir", "-p", parent]).check(host.name)
-    created = host.run(
-        ["sh", "-c", 'set -C; cat > "$1"', "lock", path], stdin=json.dumps(asdict(actor)).encode()
-    )
+    created = host.run(["sh", "-c", _CREATE_LOCK, "lock", path], stdin=json.dumps(asdict(actor)).encode())
     return created.ok
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 DEPLOY_SETTINGS = Path("deploy") / "deploy.toml"
 DEFAULT_UPSTREAM_TEMPLATE = Path("deploy") / "nginx" / "upstream.conf.tmpl"
 SLOT_NAMES = ("blue", "green")
+MIGRATE_MODES = ("before-switch", "on-start", "off")
+"""before-switch: `alembic upgrade head` in a one-off container before the new slot starts (the default);
+on-start: the container runs it itself (scripts/start.sh, MIGRATE_ON_START=true); off: never."""
+DEFAULT_ALEMBIC = ("python3", "-m", "alembic")
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
@@ -53,10 +57,19 @@ class TargetSettings:
     user: str | None = None
     port: int = 22
     identity_file: str | None = None
+    hosts: tuple[str, ...] = ()  # every server of a remote target (``host`` is the first, or the one at hand)
+    identity_key_from: str | None = None  # a variable holding a private key's text (CI: PROD_SSH_KEY)
+    known_hosts: str | None = None  # default ~/.ssh/known_hosts
+    env_file_from: str | None = None  # a variable holding the env file's text (CI: PROD_ENV_FILE)
+    registry: str | None = None  # push/pull through this registry instead of streaming the image over SSH
 
     @property
     def is_local(self) -> bool:
         return self.host == "local"
+
+    def on_host(self, host: str) -> TargetSettings:
+        """This target narrowed to one of its servers."""
+        return replace(self, host=host, hosts=(host,))
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,8 @@ class DeploySettings:
     targets: Mapping[str, TargetSettings]
     pre_switch: tuple[tuple[str, ...], ...] = field(default=())
     volumes: tuple[str, ...] = field(default=())
+    migrate: str = "before-switch"
+    alembic: tuple[str, ...] = DEFAULT_ALEMBIC  # how the image runs alembic, from its working directory
 
     def target(self, name: str) -> TargetSettings:
         if name not in self.targets:
@@ -163,14 +178,47 @@ def _remote_target(reader: _Reader, name: str, table: Mapping[str, Any], app: st
         "user": reader.get(table, prefix, "user", str, None),
         "port": reader.get(table, prefix, "port", int, 22),
         "identity_file": reader.get(table, prefix, "identity_file", str, None),
+        "identity_key_from": _variable_name(reader, table, prefix, "identity_key_from"),
+        "known_hosts": reader.get(table, prefix, "known_hosts", str, None),
+        "env_file_from": _variable_name(reader, table, prefix, "env_file_from"),
+        "registry": reader.get(table, prefix, "registry", str, None),
     }
+
+
+def _variable_name(reader: _Reader, table: Mapping[str, Any], prefix: str, key: str) -> str | None:
+    """A setting that names an environment variable (read when needed, never stored with its value)."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise reader.fail(f"{prefix}{key}", 'the name of an environment variable, e.g. "PROD_SSH_KEY"', value)
+    return value
+
+
+def _hosts(reader: _Reader, table: Mapping[str, Any], prefix: str) -> tuple[str, ...]:
+    """``hosts = ["a", "${B}"]`` or ``hosts = "${PROD_SSH_HOSTS}"`` (comma separated), else ``host``."""
+    if "hosts" in table and "host" in table:
+        raise SettingsError(f"{reader.path}: {prefix}host and {prefix}hosts are both set; keep one")
+    if "hosts" not in table:
+        return (reader.get(table, prefix, "host", str, "local"),)
+    raw = reader.resolve(f"{prefix}hosts", table["hosts"])
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise reader.fail(f"{prefix}hosts", 'a list of host names, e.g. ["203.0.113.10", "${HOST_B}"]', raw)
+    hosts = tuple(
+        str(reader.resolve(f"{prefix}hosts[{index}]", item)).strip() for index, item in enumerate(items)
+    )
+    if not hosts or not all(hosts) or "local" in hosts or len(set(hosts)) != len(hosts):
+        raise reader.fail(f"{prefix}hosts", "one or more different, non-empty SSH host names", raw)
+    return hosts
 
 
 def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> TargetSettings:
     prefix = f"targets.{name}."
     if not isinstance(table, dict):
         raise reader.fail(f"targets.{name}", "a table", table)
-    host = reader.get(table, prefix, "host", str, "local")
+    hosts = _hosts(reader, table, prefix)
+    host = hosts[0]
     slots = table.get("slots", [8000, 8001])
     if (
         not isinstance(slots, list)
@@ -188,6 +236,7 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         name=name,
         environment=reader.get(table, prefix, "environment", str, name),
         host=host,
+        hosts=() if host == "local" else hosts,
         slots=(slots[0], slots[1]),
         drain_timeout=reader.get(table, prefix, "drain_timeout", float, 30.0),
         stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10),
@@ -234,6 +283,9 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
     if not isinstance(volumes, list) or not all(isinstance(v, str) and ":" in v for v in volumes):
         raise reader.fail("volumes", 'a list of "NAME:/container/path" strings', volumes)
     template = root / reader.get(data, "", "upstream_template", str, str(DEFAULT_UPSTREAM_TEMPLATE))
+    migrate = reader.get(data, "", "migrate", str, MIGRATE_MODES[0])
+    if migrate not in MIGRATE_MODES:
+        raise reader.fail("migrate", " or ".join(f'"{mode}"' for mode in MIGRATE_MODES), migrate)
     return DeploySettings(
         path=path,
         app=app,
@@ -243,4 +295,6 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
         targets={name: _target(reader, name, table, root, app) for name, table in targets_table.items()},
         pre_switch=tuple(tuple(c) for c in pre_switch),
         volumes=tuple(volumes),
+        migrate=migrate,
+        alembic=reader.argv(data, "", "alembic", DEFAULT_ALEMBIC),
     )

@@ -1,6 +1,8 @@
-"""``inv deploy.*``: blue-green deploys behind nginx, rollback, status, audit, lock, proxy.
+"""``inv deploy.*``: blue-green deploys behind nginx, here or on servers over SSH; rollback, status, audit,
+lock, proxy.
 
-Exit codes: 1 the deploy failed (the previous release still serves), 2 bad input, 3 locked by another deploy.
+Exit codes: 1 the deploy failed (the previous release still serves) or SSH failed, 2 bad input or refused
+by a guard or not approved (nothing changed), 3 locked by another deploy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ if TYPE_CHECKING:
     from invoke.context import Context
 
     from shipflow.deploy.commands import Release
-    from shipflow.deploy.engine import Deployment
+    from shipflow.deploy.engine import Deployment, Outcome
+    from shipflow.deploy.transfer import LocalImage
+    from shipflow.project import Project
 
 ENV_HELP = "environment: development, test, staging, production, local (aliases dev, stage, prod)"
 DRY_RUN_HELP = "print every command and file write it would make (secrets masked) and change nothing"
@@ -36,26 +40,51 @@ def _unmasked(text: str) -> str:
 def _errors(mask: Callable[[str], str] = _unmasked) -> Iterator[None]:
     """shipflow's errors become one clear, masked message and an exit code, never a traceback."""
     from shipflow.deploy.engine import DeployFailed
+    from shipflow.deploy.fleet import ApprovalImpossible
     from shipflow.deploy.lock import LockHeld
+    from shipflow.git import GitError
     from shipflow.hosts.base import HostError
+    from shipflow.hosts.ssh import SshError
     from shipflow.imagebuild.engine import BuildError
     from shipflow.project import SettingsError
 
     try:
         yield
-    except SettingsError as error:
+    except (SettingsError, ApprovalImpossible) as error:
         raise Exit(mask(f"deploy: {error}"), code=BAD_INPUT) from None
+    except GitError as error:
+        raise Exit(mask(f"deploy refused: {error}"), code=BAD_INPUT) from None
     except LockHeld as error:
         raise Exit(mask(f"deploy refused: {error}"), code=LOCKED) from None
+    except SshError as error:
+        raise Exit(mask(f"ssh failed: {error}"), code=FAILED) from None
     except (DeployFailed, HostError, BuildError) as error:
         raise Exit(mask(f"deploy failed: {error}"), code=FAILED) from None
 
 
-def _open(env: str | None, *, dry_run: bool = False, wait: float = 0.0) -> Deployment:
-    from shipflow.deploy.session import open_deployment
+def _open_all(
+    env: str | None, *, dry_run: bool = False, wait: float = 0.0, trust_new_host: bool = False
+) -> list[Deployment]:
+    """One deployment per host of the environment's target (SSH connections opened now)."""
+    from shipflow.deploy.session import open_deployments
 
     with _errors():
-        return open_deployment(env, dry_run=dry_run, lock_wait=wait)
+        return open_deployments(env, dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host)
+
+
+def _open(env: str | None, *, dry_run: bool = False, wait: float = 0.0) -> Deployment:
+    return _open_all(env, dry_run=dry_run, wait=wait)[0]
+
+
+@contextmanager
+def _closing(deployments: list[Deployment]) -> Iterator[None]:
+    from shipflow.deploy.session import close_host
+
+    try:
+        yield
+    finally:
+        for d in deployments:
+            close_host(d.host)
 
 
 def deploy_release(d: Deployment, release_for: Callable[[Deployment], Release]) -> None:
@@ -100,6 +129,173 @@ def local(
     deploy_release(_open("local", dry_run=dry_run, wait=wait), release_for)
 
 
+SHIP_HELP = {
+    "image": "deploy this image of the local docker engine (name:tag or id) instead of building HEAD",
+    "image-archive": "deploy the image in this `docker save -o` file (e.g. CI's build artifact)",
+    "yes": "approve without asking (CI); production asks y/N otherwise, and fails without a terminal",
+    "force": "deploy although a git guard refuses (branch, clean tree, HEAD pushed); kept in the audit log",
+    "dry-run": DRY_RUN_HELP,
+    "wait": WAIT_HELP,
+    "parallel": "how many hosts to switch at once (default 1: one at a time)",
+    "trust-new-host": "accept a server's host key missing from known_hosts and add it (never a changed key)",
+}
+
+
+def _guards(project: Project, d: Deployment, force: bool) -> list[str]:
+    """The git guards' refusals; without --force any refusal stops here, nothing changed."""
+    from shipflow import git
+    from shipflow.branches import git_settings
+    from shipflow.deploy import guards
+
+    settings = git_settings(project)
+    root = git.repo_root(project.root)
+    facts = guards.read_git_facts(root, d.target.environment, settings.model, settings.remote)
+    found = guards.refusals(facts, d.target.environment, settings.model)
+    if found and not force:
+        listing = "\n".join(f"  - {reason}" for reason in found)
+        raise Exit(
+            f"deploy refused, nothing changed:\n{listing}\n"
+            "pass --force to override (it is kept in the audit log)",
+            code=BAD_INPUT,
+        )
+    for reason in found:
+        d.reporter.line(f"!!! WARNING: --force: deploying to {d.target.environment} although {reason}")
+    return found
+
+
+def _local_image(
+    project: Project, d: Deployment, image: str | None, image_archive: str | None, allow_dirty: bool
+) -> LocalImage:
+    """The image to ship: an archive, an image of the local engine, or HEAD built once for all hosts."""
+    from pathlib import Path
+
+    from shipflow.deploy import transfer
+    from shipflow.deploy.commands import Release
+    from shipflow.imagebuild.engine import build_head, head_release_reference
+
+    if image_archive is not None:
+        return transfer.archive_image(Path(image_archive))
+    if image is not None:
+        return transfer.engine_image(image)
+    environment = d.target.environment
+    if d.dry_run:
+        reference = head_release_reference(project, environment, allow_dirty=allow_dirty)
+        try:
+            return transfer.engine_image(reference)
+        except transfer.TransferFailed:
+            d.reporter.line(f"  would build {reference} (`inv build`)")
+            sha = reference.rsplit(":", 1)[-1]
+            release = Release(image=reference, sha=sha, version="(not built)")
+            return transfer.LocalImage(release, reference, lambda: iter(()), "build of HEAD (not built yet)")
+    built = build_head(project, environment, allow_dirty=allow_dirty, on_line=d.reporter.line)
+    return transfer.engine_image(built.tags[0])
+
+
+def _deploy_one(d: Deployment, release: Release) -> Outcome:
+    from shipflow.deploy import engine
+    from shipflow.deploy.present import outcome_line
+
+    d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
+    outcome = engine.deploy(d, release)
+    d.reporter.line(outcome_line(outcome, d.target))
+    return outcome
+
+
+def ship(
+    environment: str,
+    *,
+    image: str | None = None,
+    image_archive: str | None = None,
+    yes: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    parallel: int = 1,
+    trust_new_host: bool = False,
+) -> None:
+    """Guards, one image for every host, the plan and approval, then a blue-green switch per host."""
+    import sys
+
+    from shipflow.deploy import fleet, transfer
+    from shipflow.deploy.smoke import smoke_check
+    from shipflow.project import load_project
+
+    if parallel < 1:
+        raise Exit("deploy: --parallel must be 1 or more", code=BAD_INPUT)
+    if image is not None and image_archive is not None:
+        raise Exit("deploy: give --image or --image-archive, not both", code=BAD_INPUT)
+    deployments = _open_all(environment, dry_run=dry_run, wait=wait, trust_new_host=trust_new_host)
+    first = deployments[0]
+    with _closing(deployments), _errors(first.reporter.mask):
+        if first.target.is_local:
+            raise Exit(
+                f"deploy: target {first.target.name} of {environment} is this machine: "
+                "use `inv deploy.local`",
+                code=BAD_INPUT,
+            )
+        project = load_project()
+        forced = _guards(project, first, force)
+        local = _local_image(project, first, image, image_archive, allow_dirty=force)
+        registry = first.target.registry
+        if registry is not None and not dry_run:
+            transfer.publish(local, registry)
+        fleet.use_image(deployments, local, registry)
+        for d in deployments:
+            d.smoke_check = smoke_check
+            if forced:
+                d.audit_extra["forced"] = forced
+        release = local.release
+        plans = fleet.plan(deployments, release)
+        for line in fleet.plan_lines(environment, plans, first.settings.migrate, parallel):
+            first.reporter.line(line)
+        if environment == "production" and not dry_run:
+            approved = fleet.approve(yes=yes, interactive=sys.stdin.isatty(), ask=input)
+            if not approved:
+                raise Exit("deploy not approved: nothing changed", code=BAD_INPUT)
+        result = fleet.run_fleet(deployments, lambda d: _deploy_one(d, release), parallel=parallel)
+        if len(deployments) > 1 or result.first_error is not None:
+            first.reporter.line(f"{environment}: what each host serves now:")
+            for line in fleet.result_lines(result):
+                first.reporter.line(line)
+        if result.first_error is not None:
+            raise result.first_error
+
+
+@task(help=SHIP_HELP)
+def staging(
+    c: Context,
+    image: str | None = None,
+    image_archive: str | None = None,
+    yes: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    parallel: int = 1,
+    trust_new_host: bool = False,
+) -> None:
+    """Build HEAD once and deploy it blue-green to every staging server over SSH (from its branch only)."""
+    ship("staging", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
+
+
+@task(help=SHIP_HELP, aliases=("production",))
+def prod(
+    c: Context,
+    image: str | None = None,
+    image_archive: str | None = None,
+    yes: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    parallel: int = 1,
+    trust_new_host: bool = False,
+) -> None:
+    """Deploy HEAD to every production server over SSH: guards (main or a release tag, clean, pushed), the
+    plan, approval (--yes in CI), a blue-green switch per host and a smoke check through the public URL."""
+    ship("production", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
+
+
 @task(
     help={
         "env": ENV_HELP,
@@ -111,16 +307,29 @@ def local(
 def rollback(
     c: Context, env: str | None = None, to: str | None = None, dry_run: bool = False, wait: float = 0.0
 ) -> None:
-    """Go back to the previous release: instant from the kept container, else from its image."""
-    from shipflow.deploy import engine
+    """Go back to the previous release: instant from the kept container, else from its image; on every host
+    of the environment, one at a time, stopping at the first failure."""
+    from shipflow.deploy import engine, fleet
     from shipflow.deploy.present import outcome_line
     from shipflow.imagebuild.settings import build_settings
     from shipflow.project import load_project
 
-    d = _open(env, dry_run=dry_run, wait=wait)
-    with _errors(d.reporter.mask):
+    deployments = _open_all(env, dry_run=dry_run, wait=wait)
+    first = deployments[0]
+    with _closing(deployments), _errors(first.reporter.mask):
         repository = build_settings(load_project()).image
-        d.reporter.line(outcome_line(engine.rollback(d, to=to, image_repository=repository), d.target))
+
+        def back(d: Deployment) -> Outcome:
+            outcome = engine.rollback(d, to=to, image_repository=repository)
+            d.reporter.line(outcome_line(outcome, d.target))
+            return outcome
+
+        result = fleet.run_fleet(deployments, back)
+        if len(deployments) > 1 or result.first_error is not None:
+            for line in fleet.result_lines(result):
+                first.reporter.line(line)
+        if result.first_error is not None:
+            raise result.first_error
 
 
 @task(help={"env": ENV_HELP, "json": "print the status as JSON (the nginx front's URL is the key `url`)"})
@@ -129,11 +338,17 @@ def status(c: Context, env: str | None = None, json: bool = False) -> None:
     from shipflow.deploy import engine
     from shipflow.deploy.present import status_lines
 
-    d = _open(env)
-    with _errors(d.reporter.mask):
-        report = engine.status(d.host, d.settings, d.target)
-        for line in [dumps(asdict(report), indent=2)] if json else status_lines(report):
-            d.reporter.line(line)
+    deployments = _open_all(env)
+    first = deployments[0]
+    with _closing(deployments), _errors(first.reporter.mask):
+        reports = [engine.status(d.host, d.settings, d.target) for d in deployments]
+        if json:
+            shown = asdict(reports[0]) if len(reports) == 1 else [asdict(report) for report in reports]
+            first.reporter.line(dumps(shown, indent=2))
+            return
+        for report in reports:
+            for line in status_lines(report):
+                first.reporter.line(line)
 
 
 @task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
@@ -141,10 +356,12 @@ def remove(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Stop and remove the app's containers and upstream file (and local nginx); images and audit stay."""
     from shipflow.deploy import engine
 
-    d = _open(env, dry_run=dry_run)
-    with _errors(d.reporter.mask):
-        removed = engine.remove(d)
-        d.reporter.line(f"removed: {', '.join(removed) or 'nothing was deployed'}")
+    deployments = _open_all(env, dry_run=dry_run)
+    with _closing(deployments), _errors(deployments[0].reporter.mask):
+        for d in deployments:
+            removed = engine.remove(d)
+            where = f" on {d.host.name}" if len(deployments) > 1 else ""
+            d.reporter.line(f"removed{where}: {', '.join(removed) or 'nothing was deployed'}")
 
 
 @task(help={"env": ENV_HELP})
@@ -152,12 +369,16 @@ def unlock(c: Context, env: str | None = None) -> None:
     """Clear the deploy lock (after a crashed deploy); recorded in the audit log."""
     from shipflow.deploy import engine
 
-    d = _open(env)
-    with _errors(d.reporter.mask):
-        holder = engine.unlock(d.host, d.target, d.actor)
-        d.reporter.line(
-            f"unlocked: removed the lock of {holder.describe()}" if holder else "no lock to remove"
-        )
+    deployments = _open_all(env)
+    with _closing(deployments), _errors(deployments[0].reporter.mask):
+        for d in deployments:
+            holder = engine.unlock(d.host, d.target, d.actor)
+            where = f"{d.host.name}: " if len(deployments) > 1 else ""
+            d.reporter.line(
+                f"{where}unlocked: removed the lock of {holder.describe()}"
+                if holder
+                else f"{where}no lock to remove"
+            )
 
 
 @task(help={"env": ENV_HELP, "n": "how many records (default 20)", "json": "one JSON record per line"})
@@ -167,13 +388,16 @@ def audit(c: Context, env: str | None = None, n: int = 20, json: bool = False) -
     from shipflow.deploy.commands import audit_log_path
     from shipflow.deploy.present import audit_line
 
-    d = _open(env)
-    with _errors(d.reporter.mask):
-        records = audit_log.read(d.host, audit_log_path(d.target), last=n)
-        for record in records:
-            d.reporter.line(record.to_json() if json else audit_line(record))
-        if not records:
-            d.reporter.line("no audit records yet")
+    deployments = _open_all(env)
+    with _closing(deployments), _errors(deployments[0].reporter.mask):
+        for d in deployments:
+            records = audit_log.read(d.host, audit_log_path(d.target), last=n)
+            if len(deployments) > 1 and not json:
+                d.reporter.line(f"== {d.host.name}")
+            for record in records:
+                d.reporter.line(record.to_json() if json else audit_line(record))
+            if not records and not json:
+                d.reporter.line("no audit records yet")
 
 
 @task(help={"stop": "stop shipflow's local nginx", "env": "the local target's environment (default local)"})
@@ -200,5 +424,5 @@ def proxy(c: Context, stop: bool = False, env: str = "local") -> None:
 
 
 namespace = Collection("deploy")
-for _task in (local, rollback, status, remove, unlock, audit, proxy):
+for _task in (local, staging, prod, rollback, status, remove, unlock, audit, proxy):
     namespace.add_task(_task)

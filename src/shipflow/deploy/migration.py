@@ -1,0 +1,62 @@
+"""Migrations inside a deploy: ``alembic upgrade head`` and ``alembic current`` in one-off containers of a
+release's image, with the release's env file and volumes (the database the service will use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import audit, commands
+
+if TYPE_CHECKING:
+    from shipflow.deploy.commands import Release, Slot
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+
+BEFORE, AFTER = "db_revision_before", "db_revision_after"
+"""Keys of the audit record's ``extra`` that hold the database's revision around a deploy."""
+REVISION_LABEL = "db_revision"
+"""Container label (``shipflow.db_revision``): the revision the database was at when the release started."""
+
+
+@dataclass(frozen=True)
+class MigrationRun:
+    """What ``alembic upgrade head`` did: whether it worked, the revisions around it, and its output."""
+
+    ok: bool
+    before: str | None
+    after: str | None
+    output: str
+
+
+def current_revision(
+    host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
+) -> str | None:
+    """The database's revision as ``release`` sees it (None at base, or when it cannot tell)."""
+    done = host.run(commands.one_off(settings, target, slot, release, commands.alembic(settings, "current")))
+    return commands.parse_current(done.stdout) if done.ok else None
+
+
+def upgrade_head(
+    host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
+) -> MigrationRun:
+    """``alembic upgrade head`` with the release's image and settings, and the revision before and after."""
+    before = current_revision(host, settings, target, slot, release)
+    argv = commands.one_off(settings, target, slot, release, commands.alembic(settings, "upgrade", "head"))
+    done = host.run(argv)
+    after = current_revision(host, settings, target, slot, release)
+    return MigrationRun(done.ok, before, after, (done.stderr + done.stdout).strip())
+
+
+def revision_of_release(
+    host: Host, target: TargetSettings, release: Release, labels: dict[str, str] | None
+) -> str | None:
+    """The revision the database was at when ``release`` last went live: its container's label, else the
+    audit record of its last successful deploy."""
+    if labels and labels.get(f"{commands.LABEL_PREFIX}{REVISION_LABEL}"):
+        return labels[f"{commands.LABEL_PREFIX}{REVISION_LABEL}"]
+    for record in reversed(audit.read(host, commands.audit_log_path(target))):
+        if record.result == "ok" and record.to_sha == release.sha and record.extra.get(AFTER):
+            return str(record.extra[AFTER])
+    return None

@@ -1,0 +1,88 @@
+"""``shipflow init``: add the shipflow workflow to an existing project without overwriting anything.
+
+The files are this repository's own tasks.py, noxfile.py, tests_config.yaml, envs/ and deploy/ settings in
+a generic form (package data under ``shipflow/templates/project``), plus the generated CI files. A file
+that already exists is left alone and reported as skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+APP_PLACEHOLDER = "__APP__"
+
+TEMPLATE_FILES: tuple[tuple[str, str], ...] = (
+    ("tasks.py.tmpl", "tasks.py"),
+    ("noxfile.py.tmpl", "noxfile.py"),
+    ("tests_config.yaml", "tests_config.yaml"),
+    ("envs/env", "envs/.env"),
+    ("envs/env.development", "envs/.env.development"),
+    ("envs/env.test", "envs/.env.test"),
+    ("envs/env.staging.example", "envs/.env.staging.example"),
+    ("envs/env.production.example", "envs/.env.production.example"),
+    ("deploy/deploy.toml", "deploy/deploy.toml"),
+    ("deploy/nginx/upstream.conf.tmpl", "deploy/nginx/upstream.conf.tmpl"),
+    ("gitignore", ".gitignore"),
+)
+"""Template (under ``shipflow/templates/project``) -> path in the project."""
+
+GITIGNORE_LINES: tuple[str, ...] = ("envs/.env.staging", "envs/.env.production")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` did: files written, files that existed and were left alone, and advice."""
+
+    written: tuple[str, ...]
+    skipped: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def app_name(root: Path) -> str:
+    """A lower-case app name from the project folder's name (what deploy.toml and nginx use)."""
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", root.resolve().name.lower()).strip("-._")
+    return cleaned if cleaned and cleaned[0].isalnum() else f"app-{cleaned}".rstrip("-") or "app"
+
+
+def planned_files(app: str, ci_providers: tuple[str, ...]) -> dict[str, str]:
+    """Every file ``init`` would write: path relative to the project -> text."""
+    from shipflow.ci import ci_files
+
+    templates = files("shipflow").joinpath("templates", "project")
+    planned: dict[str, str] = {}
+    for source, destination in TEMPLATE_FILES:
+        text = templates.joinpath(*source.split("/")).read_text(encoding="utf-8")
+        planned[destination] = text.replace(APP_PLACEHOLDER, app)
+    for provider in ci_providers:
+        planned.update(ci_files(provider))
+    return planned
+
+
+def init_project(root: Path, *, ci_providers: tuple[str, ...] = ("github",)) -> InitResult:
+    """Write the workflow files into ``root``, never overwriting one that exists."""
+    written: list[str] = []
+    skipped: list[str] = []
+    for relative, text in planned_files(app_name(root), ci_providers).items():
+        path = root / relative
+        if path.exists():
+            skipped.append(relative)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(relative)
+    notes: list[str] = []
+    gitignore = root / ".gitignore"
+    if ".gitignore" in skipped:
+        present = set(gitignore.read_text(encoding="utf-8").split())
+        missing = [line for line in GITIGNORE_LINES if line not in present]
+        if missing:
+            notes.append(f"add to .gitignore (real settings must never be committed): {', '.join(missing)}")
+    notes.append(
+        'add `shipflow[dev]` to your dev dependencies, and [tool.shipflow.build] image = "NAME" to '
+        "pyproject.toml for `inv build`"
+    )
+    notes.append("then: `inv --list`, `inv lint`, `inv env.check`")
+    return InitResult(written=tuple(written), skipped=tuple(skipped), notes=tuple(notes))

@@ -1,0 +1,162 @@
+"""`inv db.*` on SQLite, run as a user would: migrate, status, new, check, lock, and each bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from db_support import NEW_MIGRATION, SECRET_PASSWORD, VERSIONS, make_db_project, shipflow
+
+from shipflow.deploy.commands import parse_current, run_container
+from shipflow.deploy.settings import load_deploy_settings
+from shipflow.project import SettingsError
+
+pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_db_project(tmp_path / "project")
+
+
+def test_migrate_shows_the_revision_before_and_after_and_status_lists_what_is_pending(project: Path) -> None:
+    partial = shipflow(project, "db.migrate", "--to", "0002")
+    assert partial.returncode == 0, partial.stdout + partial.stderr
+    assert "before: base (no migration applied)" in partial.stdout
+    assert "after:  0002" in partial.stdout
+    assert (project / "dev.db").is_file()  # sqlite:///./dev.db is relative to the project root
+
+    status = shipflow(project, "db.status")
+    assert status.returncode == 0, status.stderr
+    assert "current: 0002" in status.stdout
+    assert "head:    0003" in status.stdout
+    assert "pending: 1" in status.stdout
+    assert "0003  index notes by creation time" in status.stdout
+
+    rest = shipflow(project, "db.migrate")
+    assert "before: 0002" in rest.stdout and "after:  0003" in rest.stdout
+    assert "pending: 0 (up to date)" in shipflow(project, "db.status").stdout
+
+
+def test_check_passes_on_the_example_migrations_with_one_line_per_check(project: Path) -> None:
+    done = shipflow(project, "db.check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("single head", "round trip", "drift", "history", "manifest"):
+        assert any(line.startswith("ok") and f"  {name} " in line for line in lines), done.stdout
+    assert "base -> 0003 -> 0002 -> 0003" in done.stdout
+    assert not (project / "dev.db").exists()  # the round trip ran on a scratch database
+
+
+def test_a_second_head_fails_naming_both_heads_and_the_other_checks_still_run(project: Path) -> None:
+    branch = NEW_MIGRATION.replace('"0004"', '"0004b"').replace(
+        'down_revision = "0003"', 'down_revision = "0002"'
+    )
+    (project / VERSIONS / "0004b_branch.py").write_text(branch)
+    done = shipflow(project, "db.check")
+    assert done.returncode == 1
+    assert "FAIL  single head" in done.stdout
+    assert "2 heads: " in done.stdout and "0003" in done.stdout and "0004b" in done.stdout
+    assert "history" in done.stdout and "manifest" in done.stdout  # every check ran
+    assert "db.check failed: single head" in done.stderr
+
+
+def test_models_the_migrations_lack_fail_the_drift_check(project: Path) -> None:
+    models = project / "service" / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace("    body = Column", "    author = Column(String(80))\n    body = Column")
+    )
+    done = shipflow(project, "db.check")
+    assert done.returncode == 1
+    assert "FAIL  drift" in done.stdout
+    assert "add_column notes.author" in done.stdout
+
+
+def test_new_writes_the_missing_migration_and_lock_adds_it_to_the_manifest(project: Path) -> None:
+    models = project / "service" / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace("    body = Column", "    author = Column(String(80))\n    body = Column")
+    )
+    made = shipflow(project, "db.new", "-m", "add author")
+    assert made.returncode == 0, made.stdout + made.stderr
+    written = [path for path in (project / VERSIONS).glob("*add_author.py")]
+    assert len(written) == 1
+    assert "op.add_column" in written[0].read_text() or "batch_op.add_column" in written[0].read_text()
+
+    unlocked = shipflow(project, "db.check")
+    assert unlocked.returncode == 1
+    assert "is not in the manifest" in unlocked.stdout
+    locked = shipflow(project, "db.lock")
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    assert f"locked {VERSIONS}/{written[0].name}" in locked.stdout
+    done = shipflow(project, "db.check")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_lock_never_rewrites_the_checksum_of_an_edited_migration(project: Path) -> None:
+    manifest = project / "service" / "migrations" / "manifest.json"
+    before = manifest.read_text()
+    first = project / VERSIONS / "0001_create_notes.py"
+    first.write_text(first.read_text() + "\n# edited\n")
+    done = shipflow(project, "db.lock")
+    assert done.returncode == 1
+    assert "0001_create_notes.py was modified after it was locked" in done.stdout
+    assert manifest.read_text() == before
+
+
+def test_an_unknown_revision_for_to_is_bad_input_and_changes_nothing(project: Path) -> None:
+    done = shipflow(project, "db.migrate", "--to", "nope")
+    assert done.returncode == 2
+    assert "unknown revision 'nope'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (project / "dev.db").exists()
+
+
+def test_an_unreachable_database_names_the_masked_url_and_the_cause(tmp_path: Path) -> None:
+    url = f"postgresql://app:{SECRET_PASSWORD}@127.0.0.1:1/app"
+    project = make_db_project(tmp_path / "project", database_url=url)
+    for task in ("db.migrate", "db.status"):
+        done = shipflow(project, task)
+        assert done.returncode == 1
+        assert "postgresql://app:****@127.0.0.1:1/app" in done.stderr
+        assert "refused" in done.stderr.lower()
+        assert SECRET_PASSWORD not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_missing_alembic_ini_is_one_message_naming_the_file(project: Path) -> None:
+    (project / "service" / "alembic.ini").unlink()
+    for task in ("db.migrate", "db.status", "db.check", "db.lock"):
+        done = shipflow(project, task)
+        assert done.returncode == 2, task
+        assert "service/alembic.ini: not found" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_check_with_an_unknown_database_is_bad_input(project: Path) -> None:
+    done = shipflow(project, "db.check", "--database", "nowhere")
+    assert done.returncode == 2
+    assert "unknown database 'nowhere'" in done.stderr
+
+
+def test_deploy_settings_read_the_migrate_mode_and_refuse_others(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    path = tmp_path / "deploy" / "deploy.toml"
+    path.write_text('app = "x"\n[targets.local]\n')
+    settings = load_deploy_settings(tmp_path, {})
+    assert settings.migrate == "before-switch"
+    path.write_text('app = "x"\nmigrate = "on-start"\n[targets.local]\n')
+    settings = load_deploy_settings(tmp_path, {})
+    target = settings.target("local")
+    from shipflow.deploy.commands import Release, slots_of
+
+    argv = run_container(settings, target, slots_of(target)[0], Release("x:1", "1" * 40, "v1"))
+    assert "MIGRATE_ON_START=true" in argv
+    path.write_text('app = "x"\nmigrate = "sometimes"\n[targets.local]\n')
+    with pytest.raises(SettingsError, match="migrate must be"):
+        load_deploy_settings(tmp_path, {})
+
+
+def test_alembic_current_output_gives_the_revision() -> None:
+    assert parse_current("0003 (head)\n") == "0003"
+    assert parse_current("") is None

@@ -1,0 +1,115 @@
+"""Migrations inside a blue-green deploy, with real containers and nginx: a new migration is applied in a
+one-off container before the switch; a failing one stops the deploy while the old release keeps serving;
+a rollback across the schema change warns naming both revisions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from db_support import NEW_MIGRATION
+from deploy_support import (
+    DeployProject,
+    ServiceRelease,
+    base_image,
+    build_release,
+    make_project,
+    service_context,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.needs("docker", "nginx")]
+
+REPOSITORY = f"shipflow-dbe2e-{uuid.uuid4().hex[:6]}"
+VERSIONS = "examples/service/migrations/versions"
+BROKEN_MIGRATION = NEW_MIGRATION.replace(
+    'op.create_table("tags", sa.Column("id", sa.Integer(), nullable=False), sa.PrimaryKeyConstraint("id"))',
+    'raise RuntimeError("this migration fails on purpose")',
+)
+
+
+@pytest.fixture(scope="module")
+def releases() -> Iterator[dict[str, ServiceRelease]]:
+    base = base_image()
+    built = {
+        "v1": build_release(REPOSITORY, "v1", base),
+        "v2": build_release(
+            REPOSITORY, "v2", base, service_context({f"{VERSIONS}/0004_add_tags.py": NEW_MIGRATION.encode()})
+        ),
+        "broken": build_release(
+            REPOSITORY,
+            "broken",
+            base,
+            service_context({f"{VERSIONS}/0004_broken.py": BROKEN_MIGRATION.encode()}),
+        ),
+    }
+    yield built
+    subprocess.run(
+        ["docker", "rmi", "--force", *(r.image for r in built.values())], capture_output=True, check=False
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[DeployProject]:
+    made = make_project(tmp_path, REPOSITORY, deploy_timeout=15.0)
+    volume = f"{made.app}-data"
+    settings = made.root / "deploy" / "deploy.toml"
+    settings.write_text(
+        settings.read_text().replace(
+            "container_port = 8000\n", f'container_port = 8000\nvolumes = ["{volume}:/data"]\n', 1
+        )
+    )
+    yield made
+    made.tear_down()
+    subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True, check=False)
+
+
+def deploy_records(project: DeployProject) -> list[dict[str, object]]:
+    done = project.shipflow("deploy.audit", "--env", "local", "--json")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def deployed(project: DeployProject, release: ServiceRelease) -> subprocess.CompletedProcess[str]:
+    done = project.deploy(release)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_a_new_migration_is_applied_before_the_switch_and_recorded(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    first = deployed(project, releases["v1"])
+    assert "database: base -> 0003" in first.stdout
+    second = deployed(project, releases["v2"])
+    output = second.stdout
+    assert "database: 0003 -> 0004" in output
+    assert output.index("migrate") < output.index("  start ")  # migrated before the new slot started
+    assert project.served_sha() == releases["v2"].sha
+    last = deploy_records(project)[-1]
+    assert last["result"] == "ok"
+    assert last["extra"]["db_revision_before"] == "0003"  # type: ignore[index]
+    assert last["extra"]["db_revision_after"] == "0004"  # type: ignore[index]
+
+    back = project.shipflow("deploy.rollback", "--env", "local")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "rolling back across a schema change" in back.stdout
+    assert "revision 0003" in back.stdout and "now at 0004" in back.stdout
+    assert project.served_sha() == releases["v1"].sha
+
+
+def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+    done = project.deploy(releases["broken"])
+    assert done.returncode == 1
+    assert "this migration fails on purpose" in done.stdout
+    assert "previous release keeps serving" in done.stderr
+    assert project.served_sha() == releases["v1"].sha
+    assert releases["broken"].sha not in {sha for _, sha in project.containers().values()}  # never started
+    last = deploy_records(project)[-1]
+    assert last["result"] == "failed"
+    assert last["extra"]["db_revision_before"] == "0003"  # type: ignore[index]

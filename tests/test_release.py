@@ -1,0 +1,156 @@
+"""`inv release` and `inv git.check` on real git repositories in a temporary folder (no mocked git)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from support import run_shipflow
+
+pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), "-c", "tag.gpgsign=false", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **IDENTITY},
+    )
+    return done.stdout.strip()
+
+
+def commit(repo: Path, name: str, text: str = "x\n") -> None:
+    (repo / name).write_text(text)
+    git(repo, "add", name)
+    git(repo, "commit", "-q", "-m", f"add {name}")
+
+
+def shipflow(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_shipflow(*args, cwd=repo, env={**os.environ, **IDENTITY})
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A gitflow project on main with one release (v1.0.0) and a develop branch merged into main."""
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "pyproject.toml").write_text('[tool.shipflow.git]\nmodel = "gitflow"\n')
+    git(project, "add", "pyproject.toml")
+    git(project, "commit", "-q", "-m", "start")
+    git(project, "tag", "-a", "v1.0.0", "-m", "Release v1.0.0")
+    git(project, "switch", "-q", "-c", "develop")
+    commit(project, "feature.txt")
+    git(project, "switch", "-q", "main")
+    git(project, "merge", "-q", "--no-ff", "-m", "Merge develop", "develop")
+    return project
+
+
+def tags(repo: Path) -> list[str]:
+    return git(repo, "tag", "--list").split()
+
+
+def test_a_release_tags_main_with_the_commits_since_the_last_tag(repo: Path) -> None:
+    done = shipflow(repo, "release", "--version", "1.1.0")
+    assert done.returncode == 0, done.stderr
+    assert "tagged v1.1.0" in done.stdout
+    assert git(repo, "cat-file", "-t", "v1.1.0") == "tag"  # annotated
+    assert git(repo, "rev-parse", "v1.1.0^{commit}") == git(repo, "rev-parse", "HEAD")
+    message = git(repo, "tag", "-l", "--format=%(contents)", "v1.1.0")
+    assert message.splitlines()[0] == "Release v1.1.0"
+    assert "Changes since v1.0.0:" in message
+    assert "add feature.txt" in message and "Merge develop" in message
+    assert "start" not in message  # released in v1.0.0 already
+
+
+def test_push_sends_the_tag_to_origin(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    done = shipflow(repo, "release", "--version", "1.1.0", "--push")
+    assert done.returncode == 0, done.stderr
+    assert "pushed v1.1.0 to origin" in done.stdout
+    assert git(remote, "tag", "--list") == "v1.1.0"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("1.1", "version '1.1' is not X.Y.Z"),
+        ("01.2.0", "is not X.Y.Z"),
+        ("1.2.0-rc1", "pre-release and build suffixes are not release versions"),
+        ("0.9.0", "version v0.9.0 is not above the latest release v1.0.0"),
+        ("1.0.0", "tag v1.0.0 already exists"),
+    ],
+)
+def test_bad_or_taken_versions_are_refused(repo: Path, version: str, message: str) -> None:
+    done = shipflow(repo, "release", "--version", version)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tags(repo) == ["v1.0.0"]
+
+
+def test_a_release_from_another_branch_is_refused(repo: Path) -> None:
+    git(repo, "switch", "-q", "develop")
+    done = shipflow(repo, "release", "--version", "1.1.0")
+    assert done.returncode == 2
+    assert (
+        "releases are tagged on 'main', but this checkout is on branch 'develop': `git switch main`"
+        in done.stderr
+    )
+    assert tags(repo) == ["v1.0.0"]
+
+
+def test_gitflow_refuses_while_develop_has_unmerged_commits(repo: Path) -> None:
+    git(repo, "switch", "-q", "develop")
+    commit(repo, "later.txt")
+    git(repo, "switch", "-q", "main")
+    done = shipflow(repo, "release", "--version", "1.1.0")
+    assert done.returncode == 2
+    assert "develop has commits that main does not" in done.stderr
+    (repo / "pyproject.toml").write_text('[tool.shipflow.git]\nmodel = "github-flow"\n')
+    git(repo, "commit", "-q", "-am", "switch to github flow")
+    assert shipflow(repo, "release", "--version", "1.1.0").returncode == 0
+
+
+def test_uncommitted_changes_are_refused(repo: Path) -> None:
+    (repo / "feature.txt").write_text("edited\n")
+    done = shipflow(repo, "release", "--version", "1.1.0")
+    assert done.returncode == 2
+    assert "uncommitted changes to tracked files (feature.txt)" in done.stderr
+    assert tags(repo) == ["v1.0.0"]
+
+
+def test_the_first_release_lists_every_commit(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    commit(tmp_path, "a.txt")
+    commit(tmp_path, "b.txt")
+    done = shipflow(tmp_path, "release", "--version", "0.1.0")
+    assert done.returncode == 0, done.stderr
+    message = git(tmp_path, "tag", "-l", "--format=%(contents)", "v0.1.0")
+    assert "Changes (first release):" in message
+    assert "add a.txt" in message and "add b.txt" in message
+
+
+def test_git_check_names_the_branch_and_the_model(repo: Path) -> None:
+    ok = shipflow(repo, "git.check")
+    assert ok.returncode == 0, ok.stderr
+    assert "branch 'main' fits the gitflow model" in ok.stdout
+    git(repo, "switch", "-q", "-c", "wip")
+    bad = shipflow(repo, "git.check")
+    assert bad.returncode == 2
+    assert "branch 'wip' is not part of the gitflow model" in bad.stderr
+    assert "git branch -m wip feature/wip" in bad.stderr
+    assert shipflow(repo, "git.check", "--branch", "research/vlm").returncode == 0
