@@ -150,11 +150,19 @@ class DeployProject:
     def upstream_file(self) -> Path:
         return self.root / ".shipflow" / "local" / "nginx" / "upstream.conf"
 
+    @property
+    def data_volume(self) -> str:
+        """The named volume both slots mount at /data (where the SQLite database lives)."""
+        return f"{self.app}-data"
+
     def tear_down(self) -> None:
         self.shipflow("deploy.remove", "--env", "local")
         names = list(self.containers())
         if names:
             subprocess.run(["docker", "rm", "--force", *names], capture_output=True, check=False)
+        subprocess.run(
+            ["docker", "volume", "rm", "--force", self.data_volume], capture_output=True, check=False
+        )
 
 
 def make_project(root: Path, repository: str, *, deploy_timeout: float = 20.0) -> DeployProject:
@@ -177,6 +185,7 @@ def make_project(root: Path, repository: str, *, deploy_timeout: float = 20.0) -
         f"""\
 app = "{app}"
 container_port = 8000
+volumes = ["{app}-data:/data"]
 
 [health]
 deploy_timeout = {deploy_timeout}

@@ -47,3 +47,27 @@ def test_version_is_reported() -> None:
 
     done = run_shipflow("--version", cwd=Path.cwd())
     assert done.stdout.strip() == f"shipflow {__version__}"
+
+
+def test_every_task_flag_has_a_type_invoke_can_parse() -> None:
+    """invoke reads a flag's type from its default; a float default silently becomes a valueless flag."""
+    import inspect
+
+    from invoke.collection import Collection
+
+    from shipflow.tasks import namespace
+
+    def tasks(collection: Collection) -> list[object]:
+        found = list(collection.tasks.values())
+        for child in collection.collections.values():
+            found.extend(tasks(child))
+        return found
+
+    parseable = (bool, int, str, list, type(None))
+    wrong = [
+        f"{task.name} --{name}"  # type: ignore[attr-defined]
+        for task in tasks(namespace)
+        for name, parameter in inspect.signature(task.body).parameters.items()  # type: ignore[attr-defined]
+        if parameter.default is not inspect.Parameter.empty and not isinstance(parameter.default, parseable)
+    ]
+    assert wrong == []

@@ -55,16 +55,8 @@ def releases() -> Iterator[dict[str, ServiceRelease]]:
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[DeployProject]:
     made = make_project(tmp_path, REPOSITORY, deploy_timeout=15.0)
-    volume = f"{made.app}-data"
-    settings = made.root / "deploy" / "deploy.toml"
-    settings.write_text(
-        settings.read_text().replace(
-            "container_port = 8000\n", f'container_port = 8000\nvolumes = ["{volume}:/data"]\n', 1
-        )
-    )
     yield made
     made.tear_down()
-    subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True, check=False)
 
 
 def deploy_records(project: DeployProject) -> list[dict[str, object]]:

@@ -206,3 +206,13 @@ def test_a_dry_run_host_reads_for_real_and_only_prints_changes(tmp_path: Path) -
     assert f"would write local:{target} (mode 0600" in out.getvalue()
     assert "SECRET_KEY=****" in out.getvalue()
     assert f"would run on local: rm -rf {tmp_path}" in out.getvalue()
+
+
+def test_a_migration_reports_the_revision_before_and_after_even_when_it_fails() -> None:
+    upgrade, current = commands.UPGRADE_MARK, commands.CURRENT_MARK
+    applied = f"0002\n{upgrade}\nRunning upgrade 0002 -> 0003\n{current}\n0003 (head)\n"
+    assert commands.parse_upgrade(applied) == ("0002", "0003", "Running upgrade 0002 -> 0003")
+    failed_halfway = f"0002\n{upgrade}\nRunning upgrade 0003 -> 0004\nTraceback ...\n{current}\n0003\n"
+    assert commands.parse_upgrade(failed_halfway)[:2] == ("0002", "0003")
+    from_base = f"{upgrade}\nRunning upgrade  -> 0001\n{current}\n0001 (head)\n"
+    assert commands.parse_upgrade(from_base)[:2] == (None, "0001")

@@ -6,6 +6,7 @@ Kamal's ``lib/kamal/commands/`` builds command arrays the same way; the engine r
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -123,6 +124,32 @@ def alembic(settings: DeploySettings, *args: str) -> tuple[str, ...]:
 
 
 _REVISION_LINE = re.compile(r"^([0-9A-Za-z_]+)(?: \(.*\))?\s*$")
+
+
+UPGRADE_MARK = "--- shipflow: alembic upgrade head ---"
+CURRENT_MARK = "--- shipflow: alembic current ---"
+
+
+def upgrade_with_revisions(settings: DeploySettings) -> tuple[str, ...]:
+    """One container's work: the revision before, ``alembic upgrade head``, the revision after.
+
+    One container instead of three saves two container starts; the marks split the output.
+    """
+    alembic_command = shlex.join(settings.alembic)
+    # The revision after is read even when the upgrade fails: earlier revisions may have been applied.
+    script = (
+        f"{alembic_command} current && echo '{UPGRADE_MARK}' && {{ {alembic_command} upgrade head; status=$?;"
+        f" echo '{CURRENT_MARK}'; {alembic_command} current; exit $status; }}"
+    )
+
+    return ("sh", "-c", script)
+
+
+def parse_upgrade(stdout: str) -> tuple[str | None, str | None, str]:
+    """(revision before, revision after, upgrade output) from :func:`upgrade_with_revisions`' output."""
+    before, _, rest = stdout.partition(UPGRADE_MARK)
+    upgrade, marked, after = rest.partition(CURRENT_MARK)
+    return parse_current(before), (parse_current(after) if marked else None), upgrade.strip()
 
 
 def parse_current(stdout: str) -> str | None:

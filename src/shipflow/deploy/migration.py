@@ -42,11 +42,11 @@ def upgrade_head(
     host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
 ) -> MigrationRun:
     """``alembic upgrade head`` with the release's image and settings, and the revision before and after."""
-    before = current_revision(host, settings, target, slot, release)
-    argv = commands.one_off(settings, target, slot, release, commands.alembic(settings, "upgrade", "head"))
-    done = host.run(argv)
-    after = current_revision(host, settings, target, slot, release)
-    return MigrationRun(done.ok, before, after, (done.stderr + done.stdout).strip())
+    done = host.run(
+        commands.one_off(settings, target, slot, release, commands.upgrade_with_revisions(settings))
+    )
+    before, after, output = commands.parse_upgrade(done.stdout)
+    return MigrationRun(done.ok, before, after, (done.stderr + "\n" + output).strip())
 
 
 def revision_of_release(

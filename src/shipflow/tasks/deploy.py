@@ -107,7 +107,7 @@ def deploy_release(d: Deployment, release_for: Callable[[Deployment], Release]) 
     }
 )
 def local(
-    c: Context, image: str | None = None, dry_run: bool = False, wait: float = 0.0, allow_dirty: bool = False
+    c: Context, image: str | None = None, dry_run: bool = False, wait: int = 0, allow_dirty: bool = False
 ) -> None:
     """Build (or reuse) the image for HEAD and deploy it blue-green on this machine behind nginx."""
     from shipflow.deploy.commands import Release
@@ -209,7 +209,7 @@ def ship(
     yes: bool = False,
     force: bool = False,
     dry_run: bool = False,
-    wait: float = 0.0,
+    wait: int = 0,
     parallel: int = 1,
     trust_new_host: bool = False,
 ) -> None:
@@ -269,7 +269,7 @@ def staging(
     yes: bool = False,
     force: bool = False,
     dry_run: bool = False,
-    wait: float = 0.0,
+    wait: int = 0,
     parallel: int = 1,
     trust_new_host: bool = False,
 ) -> None:
@@ -286,7 +286,7 @@ def prod(
     yes: bool = False,
     force: bool = False,
     dry_run: bool = False,
-    wait: float = 0.0,
+    wait: int = 0,
     parallel: int = 1,
     trust_new_host: bool = False,
 ) -> None:
@@ -305,7 +305,7 @@ def prod(
     }
 )
 def rollback(
-    c: Context, env: str | None = None, to: str | None = None, dry_run: bool = False, wait: float = 0.0
+    c: Context, env: str | None = None, to: str | None = None, dry_run: bool = False, wait: int = 0
 ) -> None:
     """Go back to the previous release: instant from the kept container, else from its image; on every host
     of the environment, one at a time, stopping at the first failure."""
