@@ -12,7 +12,7 @@ cutover: from the candidate passing its health check to nginx serving it (checke
 overhead: a deploy's wall time minus image work (the "image" step) and the service's own boot time (the
 time its health gate waited).
 
-Usage: python benchmarks/zero_downtime.py [--deploys N] [--workers W]   (N >= 10)
+Usage: python benchmarks/zero_downtime.py [--deploys N] [--workers W] [--migrate before-switch|off]
 """
 
 from __future__ import annotations
@@ -102,13 +102,20 @@ def main() -> None:
     )
     parser.add_argument("--deploys", type=int, default=10, help="deploys of each kind (at least 10)")
     parser.add_argument("--workers", type=int, default=4, help="concurrent request loops (default 4)")
+    parser.add_argument(
+        "--migrate",
+        choices=("before-switch", "off"),
+        default="before-switch",
+        help="the deploy's migration step (default before-switch, shipflow's default); off measures the "
+        "blue-green engine alone",
+    )
     options = parser.parse_args()
     count = max(10, options.deploys)
     repository = f"shipflow-bench-{uuid.uuid4().hex[:6]}"
     base = base_image()
     releases = [build_release(repository, name, base) for name in ("a", "b")]
     with tempfile.TemporaryDirectory(prefix="zero-downtime-") as folder:
-        project = make_project(Path(folder), repository)
+        project = make_project(Path(folder), repository, migrate=options.migrate)
         try:
             blue_green_deploy(project, releases[1])  # the first release, before any load: starts nginx
             order = [releases[i % 2] for i in range(count)]
@@ -137,6 +144,7 @@ def main() -> None:
         "boot_s_median": statistics.median(run["boot_s"] for run in deploys),
         "naive_wall_s_median": statistics.median(run["wall_s"] for run in naive),
         "workers": options.workers,
+        "migrate": options.migrate,
         "blue_green": deploys,
         "naive": naive,
     }
@@ -146,7 +154,7 @@ def main() -> None:
     print(
         f"zero_downtime deploys={count} requests={load.requests} failed={load.failed} "
         f"baseline_failed={baseline.failed} cutover_ms_median={summary['cutover_ms_median']:.0f} "
-        f"overhead_s_median={summary['overhead_s_median']:.2f}"
+        f"overhead_s_median={summary['overhead_s_median']:.2f} migrate={options.migrate}"
     )
 
 

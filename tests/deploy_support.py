@@ -165,8 +165,11 @@ class DeployProject:
         )
 
 
-def make_project(root: Path, repository: str, *, deploy_timeout: float = 20.0) -> DeployProject:
+def make_project(
+    root: Path, repository: str, *, deploy_timeout: float = 20.0, migrate: str = "before-switch"
+) -> DeployProject:
     """Write a project that deploys ``repository`` images to free 127.0.0.1 ports."""
+
     app = f"sfe2e-{uuid.uuid4().hex[:8]}"
     slots = (free_port(), free_port())
     proxy = free_port()
@@ -186,6 +189,8 @@ def make_project(root: Path, repository: str, *, deploy_timeout: float = 20.0) -
 app = "{app}"
 container_port = 8000
 volumes = ["{app}-data:/data"]
+migrate = "{migrate}"
+
 
 [health]
 deploy_timeout = {deploy_timeout}

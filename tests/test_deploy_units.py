@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -216,3 +217,13 @@ def test_a_migration_reports_the_revision_before_and_after_even_when_it_fails() 
     assert commands.parse_upgrade(failed_halfway)[:2] == ("0002", "0003")
     from_base = f"{upgrade}\nRunning upgrade  -> 0001\n{current}\n0001 (head)\n"
     assert commands.parse_upgrade(from_base)[:2] == (None, "0001")
+
+
+def test_migrations_run_in_one_interpreter_when_the_image_runs_alembic_as_a_module(
+    settings: DeploySettings,
+) -> None:
+    argv = commands.upgrade_with_revisions(settings)
+    assert argv[:2] == ("python3", "-c") and 'main(argv=["upgrade", "head"])' in argv[2]
+    plain = dataclasses.replace(settings, alembic=("alembic",))
+    script = commands.upgrade_with_revisions(plain)
+    assert script[:2] == ("sh", "-c") and "alembic upgrade head; status=$?" in script[2]

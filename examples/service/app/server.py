@@ -124,7 +124,7 @@ def serve(settings: Settings) -> int:
     )
     threading.Thread(target=state.boot, name="boot", daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
         state.engine.dispose()
