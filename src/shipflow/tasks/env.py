@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
-from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.envcheck import (
-    check_environments,
-    existing_environments,
-    load_environment,
-    secrets_of,
-    show_rows,
-    table,
-)
-from shipflow.environments import resolve_environment
-from shipflow.envschema import EnvSchema, env_schema
 from shipflow.masking import mask
-from shipflow.problems import Problem, errors
-from shipflow.project import Project, SettingsError, load_project
-from shipflow.secretscan import committed_secret_problems
+from shipflow.project import SettingsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from invoke.context import Context
+
+    from shipflow.envschema import EnvSchema
+    from shipflow.problems import Problem
+    from shipflow.project import Project
 
 ENV_HELP = "environment: development, test, staging, production, local (or dev, stage, prod)"
 
 
 def _settings(task_name: str) -> tuple[Project, EnvSchema]:
+    from shipflow.envschema import env_schema
+    from shipflow.project import load_project
+
     try:
         project = load_project()
         return project, env_schema(project)
@@ -37,6 +36,8 @@ def _settings(task_name: str) -> tuple[Project, EnvSchema]:
 
 
 def _environment(task_name: str, env: str | None) -> str:
+    from shipflow.environments import resolve_environment
+
     try:
         return resolve_environment(env, os.environ)
     except SettingsError as error:
@@ -54,6 +55,10 @@ def check(c: Context, env: str | None = None) -> None:
 
     Reports every problem at once (file:line, key, what is wrong, how to fix it); exit 2 if any.
     """
+    from shipflow.envcheck import check_environments, existing_environments, secrets_of
+    from shipflow.problems import errors
+    from shipflow.secretscan import committed_secret_problems
+
     project, schema = _settings("env.check")
     environments = [_environment("env.check", env)] if env else existing_environments(project.root)
     reports = check_environments(project.root, environments, schema, os.environ)
@@ -83,6 +88,8 @@ def check(c: Context, env: str | None = None) -> None:
 @task(help={"env": ENV_HELP + "; default: $APP_ENV, else $ENV, else development"})
 def show(c: Context, env: str | None = None) -> None:
     """Print each key of an environment, its value (secrets masked) and the file:line that set it."""
+    from shipflow.envcheck import load_environment, secrets_of, show_rows, table
+
     project, schema = _settings("env.show")
     environment = _environment("env.show", env)
     load = load_environment(project.root, environment, schema, os.environ)

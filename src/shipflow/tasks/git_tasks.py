@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.collection import Collection
-from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.branches import allowed_branches, branch_problem, git_settings
-from shipflow.git import GitError, current_branch, repo_root
-from shipflow.project import SettingsError, load_project
+if TYPE_CHECKING:
+    from invoke.context import Context
 
 
 @task(help={"branch": "check this name instead of the current branch"})
@@ -19,6 +19,10 @@ def check(c: Context, branch: str = "") -> None:
     gitflow allows main, develop, feature/*, research/*, hotfix/*, documentation and documentation/*;
     github-flow allows main, feature/*, hotfix/*, documentation and documentation/*. Exit 2 otherwise.
     """
+    from shipflow.branches import allowed_branches, branch_problem, git_settings
+    from shipflow.git import GitError, current_branch, repo_root
+    from shipflow.project import SettingsError, load_project
+
     try:
         project = load_project()
         model = git_settings(project).model

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.lint import (
-    CheckResult,
-    lint_checks,
-    lint_settings,
-    module_available,
-    result_line,
-    run_checks,
-    select_checks,
-)
 from shipflow.project import PYPROJECT, SettingsError, load_project
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from invoke.context import Context
+
+    from shipflow.lint import CheckResult
 
 
 def _runner(c: Context) -> Callable[[Sequence[str]], tuple[int, str]]:
@@ -33,6 +30,8 @@ def _runner(c: Context) -> Callable[[Sequence[str]], tuple[int, str]]:
 
 
 def _report(result: CheckResult) -> None:
+    from shipflow.lint import result_line
+
     print(result_line(result), flush=True)
     if not result.ok and result.output:
         print(result.output, flush=True)
@@ -51,6 +50,8 @@ def lint(c: Context, fix: bool = False, only: list[str] | None = None, skip: lis
 
     Paths and extra linters come from [tool.shipflow.lint] in pyproject.toml.
     """
+    from shipflow.lint import lint_checks, lint_settings, module_available, run_checks, select_checks
+
     try:
         project = load_project()
         settings = lint_settings(project)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from invoke.context import Context
+from typing import TYPE_CHECKING
+
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.branches import git_settings
-from shipflow.git import GitError, repo_root
-from shipflow.project import SettingsError, load_project
-from shipflow.release import ReleaseError, make_release, plan_release
+if TYPE_CHECKING:
+    from invoke.context import Context
 
 
 @task(
@@ -25,6 +24,11 @@ def release(c: Context, version: str = "", push: bool = False) -> None:
     Refused, changing nothing, unless: the version is X.Y.Z and above the latest release; HEAD is on
     main (under gitflow, with develop merged); no tracked file has uncommitted changes; the tag is free.
     """
+    from shipflow.branches import git_settings
+    from shipflow.git import GitError, repo_root
+    from shipflow.project import SettingsError, load_project
+    from shipflow.release import ReleaseError, make_release, plan_release
+
     if not version:
         raise Exit("release: give the version, e.g. `inv release --version 1.4.0`", code=2)
     try:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from shipflow.project import SettingsError, find_project_root
-from shipflow.testrun import (
-    args_after_double_dash,
-    child_environment,
-    env_values_for_tests,
-    failure_message,
-    pytest_argv,
-    run_pytest,
-)
+
+if TYPE_CHECKING:
+    from invoke.context import Context
 
 
 @task(
@@ -34,6 +29,15 @@ def run_tests(c: Context, group: list[str] | None = None, all_groups: bool = Fal
 
     Arguments after `--` go to pytest, e.g. `inv test --group unit -- -x -k deploy`.
     """
+    from shipflow.testrun import (
+        args_after_double_dash,
+        child_environment,
+        env_values_for_tests,
+        failure_message,
+        pytest_argv,
+        run_pytest,
+    )
+
     root = find_project_root()
     try:
         values = env_values_for_tests(root)
