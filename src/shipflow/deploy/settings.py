@@ -250,7 +250,7 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
 
     path = root / DEPLOY_SETTINGS
     if not path.is_file():
-        raise SettingsError(f"{path}: not found; create it (see README, 'Deploy settings')")
+        raise SettingsError(f"{path}: not found; create it (see README, 'Deploys', or run `shipflow init`)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
