@@ -71,3 +71,9 @@ def test_every_task_flag_has_a_type_invoke_can_parse() -> None:
         if parameter.default is not inspect.Parameter.empty and not isinstance(parameter.default, parseable)
     ]
     assert wrong == []
+
+
+def test_a_number_flag_given_a_word_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    done = run_shipflow("deploy.audit", "--env", "local", "-n", "many", cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "a flag expects a count (e.g. 30), got 'many'; see --help TASK"

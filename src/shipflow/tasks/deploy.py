@@ -16,6 +16,8 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from shipflow.tasks.flagtypes import Count, Seconds
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 ENV_HELP = "environment: development, test, staging, production, local (aliases dev, stage, prod)"
 DRY_RUN_HELP = "print every command and file write it would make (secrets masked) and change nothing"
-WAIT_HELP = "wait up to this many seconds for another deploy's lock"
+WAIT_HELP = "SECONDS (a whole number) to wait for another deploy's lock; default 0: refuse at once"
 FAILED, BAD_INPUT, LOCKED = 1, 2, 3
 
 
@@ -107,7 +109,11 @@ def deploy_release(d: Deployment, release_for: Callable[[Deployment], Release]) 
     }
 )
 def local(
-    c: Context, image: str | None = None, dry_run: bool = False, wait: int = 0, allow_dirty: bool = False
+    c: Context,
+    image: str | None = None,
+    dry_run: bool = False,
+    wait: int = Seconds(0),
+    allow_dirty: bool = False,
 ) -> None:
     """Build (or reuse) the image for HEAD and deploy it blue-green on this machine behind nginx."""
     from shipflow.deploy.commands import Release
@@ -136,7 +142,7 @@ SHIP_HELP = {
     "force": "deploy although a git guard refuses (branch, clean tree, HEAD pushed); kept in the audit log",
     "dry-run": DRY_RUN_HELP,
     "wait": WAIT_HELP,
-    "parallel": "how many hosts to switch at once (default 1: one at a time)",
+    "parallel": "COUNT of hosts to switch at once (default 1: one at a time)",
     "trust-new-host": "accept a server's host key missing from known_hosts and add it (never a changed key)",
 }
 
@@ -269,8 +275,8 @@ def staging(
     yes: bool = False,
     force: bool = False,
     dry_run: bool = False,
-    wait: int = 0,
-    parallel: int = 1,
+    wait: int = Seconds(0),
+    parallel: int = Count(1),
     trust_new_host: bool = False,
 ) -> None:
     """Build HEAD once and deploy it blue-green to every staging server over SSH (from its branch only)."""
@@ -286,8 +292,8 @@ def prod(
     yes: bool = False,
     force: bool = False,
     dry_run: bool = False,
-    wait: int = 0,
-    parallel: int = 1,
+    wait: int = Seconds(0),
+    parallel: int = Count(1),
     trust_new_host: bool = False,
 ) -> None:
     """Deploy HEAD to every production server over SSH: guards (main or a release tag, clean, pushed), the
@@ -305,7 +311,7 @@ def prod(
     }
 )
 def rollback(
-    c: Context, env: str | None = None, to: str | None = None, dry_run: bool = False, wait: int = 0
+    c: Context, env: str | None = None, to: str | None = None, dry_run: bool = False, wait: int = Seconds(0)
 ) -> None:
     """Go back to the previous release: instant from the kept container, else from its image; on every host
     of the environment, one at a time, stopping at the first failure."""
@@ -381,8 +387,10 @@ def unlock(c: Context, env: str | None = None) -> None:
             )
 
 
-@task(help={"env": ENV_HELP, "n": "how many records (default 20)", "json": "one JSON record per line"})
-def audit(c: Context, env: str | None = None, n: int = 20, json: bool = False) -> None:
+@task(
+    help={"env": ENV_HELP, "n": "COUNT of records to show (default 20)", "json": "one JSON record per line"}
+)
+def audit(c: Context, env: str | None = None, n: int = Count(20), json: bool = False) -> None:
     """The last deploys, rollbacks, removals and unlocks recorded on the host."""
     from shipflow.deploy import audit as audit_log
     from shipflow.deploy.commands import audit_log_path
