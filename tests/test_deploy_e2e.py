@@ -231,3 +231,42 @@ def test_remove_stops_everything_but_keeps_the_audit_log(
     assert "local nginx: not running" in project.shipflow("deploy.proxy").stdout
     audit = project.shipflow("deploy.audit", "--env", "local").stdout
     assert "deploy" in audit and "remove" in audit
+
+
+def test_rollback_starts_the_previous_image_when_its_container_is_gone_and_to_picks_a_release(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    v1, v2 = releases["v1"], releases["v2"]
+    deployed(project, v1)
+    deployed(project, v2)
+    subprocess.run(["docker", "rm", "--force", f"{project.app}-local-blue"], capture_output=True, check=True)
+
+    from_image = project.shipflow("deploy.rollback", "--env", "local", "--to", v1.sha)
+
+    assert from_image.returncode == 0, from_image.stdout + from_image.stderr
+    assert "start" in from_image.stdout and "(existing container)" not in from_image.stdout
+    assert project.served_sha() == v1.sha
+    back = project.shipflow("deploy.rollback", "--env", "local", "--to", v2.sha[:10])
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "(existing container)" in back.stdout  # v2's kept container: the instant path
+    assert project.served_sha() == v2.sha
+
+
+def test_unlock_and_proxy_stop_dry_runs_change_nothing(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+    lock_file = project.root / ".shipflow" / "local" / "deploy.lock"
+    lock_file.write_text('{"user": "ci", "machine": "elsewhere", "pid": 1, "command": "inv deploy.local",'
+                         ' "started_at": "2026-11-21T00:00:00+00:00"}')  # fmt: skip
+
+    unlock = project.shipflow("deploy.unlock", "--env", "local", "--dry-run")
+    stop = project.shipflow("deploy.proxy", "--stop", "--dry-run")
+
+    assert unlock.returncode == 0 and stop.returncode == 0, unlock.stderr + stop.stderr
+    assert f"would run on local: rm -f {lock_file}" in unlock.stdout
+    assert "would run on local: nginx" in stop.stdout and "-s quit" in stop.stdout
+    assert lock_file.exists()
+    assert project.served_sha() == releases["v1"].sha
+    refused = project.deploy(releases["v2"])
+    assert refused.returncode == 3 and "locked by ci@elsewhere pid 1" in refused.stderr

@@ -370,12 +370,13 @@ def remove(c: Context, env: str | None = None, dry_run: bool = False) -> None:
             d.reporter.line(f"removed{where}: {', '.join(removed) or 'nothing was deployed'}")
 
 
-@task(help={"env": ENV_HELP})
-def unlock(c: Context, env: str | None = None) -> None:
+@task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
+def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Clear the deploy lock (after a crashed deploy); recorded in the audit log."""
     from shipflow.deploy import engine
 
-    deployments = _open_all(env)
+    deployments = _open_all(env, dry_run=dry_run)
+
     with _closing(deployments), _errors(deployments[0].reporter.mask):
         for d in deployments:
             holder = engine.unlock(d.host, d.target, d.actor)
@@ -408,12 +409,19 @@ def audit(c: Context, env: str | None = None, n: int = Count(20), json: bool = F
                 d.reporter.line("no audit records yet")
 
 
-@task(help={"stop": "stop shipflow's local nginx", "env": "the local target's environment (default local)"})
-def proxy(c: Context, stop: bool = False, env: str = "local") -> None:
+@task(
+    help={
+        "stop": "stop shipflow's local nginx",
+        "env": "the local target's environment (default local)",
+        "dry-run": DRY_RUN_HELP,
+    }
+)
+def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = False) -> None:
     """Show (or with --stop, stop) shipflow's own nginx in front of the local target."""
     from shipflow.deploy import proxy as nginx
 
-    d = _open(env)
+    d = _open(env, dry_run=dry_run)
+
     if not d.target.is_local:
         raise Exit(
             f"deploy.proxy: target {d.target.name} is not local; its nginx is the server's", code=BAD_INPUT
