@@ -52,3 +52,10 @@ def tests(session: nox.Session) -> None:
     """
     session.install("-e", ".[dev]")
     session.run("inv", "test", "--", *session.posargs)
+
+
+@nox.session(tags=["docs"])
+def docs(session: nox.Session) -> None:
+    """The user guide: regenerate the reference pages, then `mkdocs build --strict` into site/."""
+    session.install("-e", ".[dev]")
+    session.run("inv", "docs.build")

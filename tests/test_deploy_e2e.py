@@ -270,3 +270,30 @@ def test_unlock_and_proxy_stop_dry_runs_change_nothing(
     assert project.served_sha() == releases["v1"].sha
     refused = project.deploy(releases["v2"])
     assert refused.returncode == 3 and "locked by ci@elsewhere pid 1" in refused.stderr
+
+
+def test_a_deploy_prunes_release_images_beyond_retain_but_never_one_a_container_uses(tmp_path: Path) -> None:
+    repository = f"shipflow-prune-{uuid.uuid4().hex[:6]}"
+    base = base_image()
+    project = make_project(tmp_path, repository)
+    with (project.root / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("retain = 1\n")
+    built: list[ServiceRelease] = []
+    try:
+        for name in ("a", "b", "c"):  # build, then deploy: each build is the newest image
+            built.append(build_release(repository, name, base))
+            deployed(project, built[-1])
+        _, b, c = built
+
+        present = subprocess.run(
+            ["docker", "image", "ls", repository, "--format", "{{.Tag}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert sorted(present) == sorted([b.sha, c.sha])  # a: beyond retain, unused; b: its container is kept
+    finally:
+        project.tear_down()
+        subprocess.run(
+            ["docker", "rmi", "--force", *(r.image for r in built)], capture_output=True, check=False
+        )

@@ -53,6 +53,7 @@ class Deployment:
     pre_switch: list[tuple[str, ...]] = field(default_factory=list)
     audit_extra: dict[str, Any] = field(default_factory=dict)  # e.g. the database's revisions
     smoke_check: Callable[[Deployment, Release], None] | None = None  # after the switch; raises DeployFailed
+    prune: tuple[str, int] | None = None  # (the images' shipflow.app label, how many release images to keep)
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,19 @@ def _converge_active(
     return Outcome(action, release, active.slot, None, False, time.monotonic() - started)
 
 
+def _prune_images(d: Deployment, release: Release) -> None:
+    """Remove the app's release images beyond the newest ``retain``; never one a container uses."""
+    if d.prune is None:
+        return
+    from shipflow.imagefacts import prune_release_images
+
+    app, retain = d.prune
+    with d.reporter.step("prune", f"{app} images beyond the newest {retain}"):
+        removed = prune_release_images(d.host, app, retain, keep=[release.image])
+    if removed:
+        d.reporter.line(f"  removed {len(removed)} old release image(s)")
+
+
 def deploy(d: Deployment, release: Release) -> Outcome:
     """Deploy ``release`` blue-green; raise :class:`DeployFailed` with the previous release still serving."""
 
@@ -364,6 +378,8 @@ def deploy(d: Deployment, release: Release) -> Outcome:
         health_s, cutover = _activate(d, state, slot, release, reuse_container=False, migrate=True)
         if d.smoke_check is not None and not d.dry_run:
             d.smoke_check(d, release)
+        _prune_images(d, release)
+
         previous = active.release if active else None
         return Outcome(
             "deploy",

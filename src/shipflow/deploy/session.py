@@ -115,6 +115,18 @@ def remote_env_values(root: Path, target: TargetSettings, environ: Mapping[str, 
     return load.values()
 
 
+def _prune_setting(root: Path) -> tuple[str, int] | None:
+    """The images to prune after a deploy: [tool.shipflow.build] image and retain, when the project builds."""
+    from shipflow.imagebuild.settings import build_settings
+    from shipflow.project import load_project
+
+    project = load_project(root)
+    if "build" not in project.settings:
+        return None
+    settings = build_settings(project)
+    return settings.image, settings.retain
+
+
 def open_deployments(
     environment: str | None,
     *,
@@ -136,7 +148,9 @@ def open_deployments(
     else:
         values = remote_env_values(root, target, environ)
     actor = Actor.current(shlex.join(["inv", *sys.argv[1:]]))
+    prune = _prune_setting(root)
     deployments: list[Deployment] = []
+
     try:
         for server in target.hosts or (target.host,):
             reporter = Reporter(mask=masker(values))
@@ -153,6 +167,7 @@ def open_deployments(
                     dry_run=dry_run,
                     lock_wait=lock_wait,
                     pre_switch=list(settings.pre_switch),
+                    prune=prune,
                 )
             )
     except BaseException:
