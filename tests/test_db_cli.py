@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,78 @@ def test_check_passes_on_the_example_migrations_with_one_line_per_check(project:
         assert any(line.startswith("ok") and f"  {name} " in line for line in lines), done.stdout
     assert "base -> 0003 -> 0002 -> 0003" in done.stdout
     assert not (project / "dev.db").exists()  # the round trip ran on a scratch database
+
+
+def notes_rows(database: Path) -> list[tuple[str, ...]]:
+    with sqlite3.connect(database) as connection:
+        rows: list[tuple[str, ...]] = connection.execute("SELECT title FROM notes ORDER BY id").fetchall()
+    return rows
+
+
+def live_database(project: Path) -> Path:
+    """dev.db at 0002 (one migration still pending) holding a note."""
+    assert shipflow(project, "db.migrate", "--to", "0002").returncode == 0
+    database = project / "dev.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("INSERT INTO notes (title, body) VALUES ('keep me', 'live data')")
+    return database
+
+
+@pytest.mark.parametrize("spec", ["development", "sqlite:///./dev.db", "absolute"])
+def test_check_on_a_sqlite_database_round_trips_a_copy_and_leaves_the_file_alone(
+    project: Path, spec: str
+) -> None:
+    database = live_database(project)
+    before = database.read_bytes()
+    chosen = f"sqlite:///{database}" if spec == "absolute" else spec
+    done = shipflow(project, "db.check", "--database", chosen)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"on a copy of {database}" in done.stdout
+    assert "base -> 0003 -> 0002 -> 0003" in done.stdout
+    assert database.read_bytes() == before
+    assert notes_rows(database) == [("keep me",)]
+    assert "current: 0002" in shipflow(project, "db.status").stdout
+
+
+def test_check_on_a_sqlite_file_that_does_not_exist_yet_does_not_create_it(project: Path) -> None:
+    done = shipflow(project, "db.check", "--database", "development")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "dev.db does not exist yet" in done.stdout
+    assert not (project / "dev.db").exists()
+
+
+def test_new_with_env_compares_a_copy_and_leaves_the_database_alone(project: Path) -> None:
+    database = live_database(project)
+    before = database.read_bytes()
+    models = project / "service" / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace("    body = Column", "    author = Column(String(80))\n    body = Column")
+    )
+    made = shipflow(project, "db.new", "-m", "add author", "--env", "development")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert f"compared with a copy of {database}" in made.stdout
+    written = list((project / VERSIONS).glob("*add_author.py"))
+    assert len(written) == 1 and "add_column" in written[0].read_text()
+    assert database.read_bytes() == before
+    assert "current: 0002" in shipflow(project, "db.status").stdout
+
+
+def test_a_database_without_a_scratch_form_is_refused_before_any_check(tmp_path: Path) -> None:
+    url = f"mysql://app:{SECRET_PASSWORD}@127.0.0.1:1/app"
+    project = make_db_project(tmp_path / "project", database_url=url)
+    for args in (("db.check", "--database", url), ("db.check", "--database", "development")):
+        done = shipflow(project, *args)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "the round trip needs a scratch database: use sqlite or a PostgreSQL URL" in done.stderr
+        assert "mysql://app:****@127.0.0.1:1/app" in done.stderr
+        assert done.stdout == ""  # refused before the first check
+        assert SECRET_PASSWORD not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+    made = shipflow(project, "db.new", "-m", "anything", "--env", "development")
+    assert made.returncode == 2
+    assert "needs a scratch database: use sqlite or a PostgreSQL URL" in made.stderr
+    assert SECRET_PASSWORD not in made.stdout + made.stderr
+    assert not list((project / VERSIONS).glob("*anything.py"))
 
 
 def test_a_second_head_fails_naming_both_heads_and_the_other_checks_still_run(project: Path) -> None:

@@ -100,3 +100,22 @@ def test_a_wrong_password_is_one_masked_line(tmp_path: Path, database_url: str) 
     assert done.returncode == 1
     assert "password authentication failed" in done.stderr
     assert "not-the-password" not in done.stderr
+
+
+def test_new_with_env_compares_in_a_scratch_schema_and_leaves_the_database_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    project = make_db_project(tmp_path / "project", database_url=database_url)
+    before = tables(database_url)
+    models = project / "service" / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace("    body = Column", "    author = Column(String(80))\n    body = Column")
+    )
+    made = shipflow(project, "db.new", "-m", "add author", "--env", "development")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "(a scratch schema)" in made.stdout
+    assert PASSWORD not in made.stdout + made.stderr
+    written = list((project / "service" / "migrations" / "versions").glob("*add_author.py"))
+    assert len(written) == 1 and "add_column" in written[0].read_text()
+    assert tables(database_url) == before
+    assert schemas(database_url) == []

@@ -9,13 +9,23 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from support import run_shipflow, user_environ
 
 from shipflow.deploy import fleet, guards, transfer
+from shipflow.deploy.commands import Release, slots_of
+from shipflow.deploy.engine import Deployment, Outcome
+from shipflow.deploy.lock import Actor
 from shipflow.deploy.settings import load_deploy_settings
+from shipflow.hosts import DryRunHost
+from shipflow.hosts.base import CommandResult
 from shipflow.project import SettingsError
 from shipflow.report import Reporter
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 pytestmark = pytest.mark.unit
 
@@ -180,3 +190,148 @@ def test_approval_needs_yes_or_a_terminal() -> None:
 def test_migrations_note_says_when_they_run() -> None:
     assert "before the switch" in fleet.migrations_note("before-switch")
     assert "none" in fleet.migrations_note("off")
+
+
+# --- a fleet of hosts, the image's route in a dry run ---------------------------------------------
+
+LOCAL_ONLY = """\
+app = "demo"
+[targets.local]
+slots = [18000, 18001]
+proxy_port = 18080
+"""
+
+
+class EmptyServer:
+    """A host with no image, no container and no file, that must never be asked to change anything."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        return CommandResult(tuple(argv), 1, "", "Error: No such object")
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        raise AssertionError(f"ran {argv}")
+
+    def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
+        raise AssertionError(f"wrote {path}")
+
+    def read_file(self, path: str) -> bytes | None:
+        return None
+
+
+def deployment(root: Path, host_name: str) -> Deployment:
+    write(root, LOCAL_ONLY)
+    settings = load_deploy_settings(root, {})
+    return Deployment(
+        settings=settings,
+        target=settings.target("local"),
+        host=EmptyServer(host_name),
+        reporter=Reporter(stream=io.StringIO()),
+        actor=Actor("dev", "box", 1, "inv deploy.prod", "2026-01-01T00:00:00+00:00"),
+    )
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_any_error_on_one_host_fails_the_fleet_deploy_also_in_parallel(tmp_path: Path, parallel: int) -> None:
+    deployments = [deployment(tmp_path, "a"), deployment(tmp_path, "b")]
+    release = Release(image="app:abc", sha="abc", version="v1")
+    crash = RuntimeError("a bug, not a HostError")
+
+    def action(d: Deployment) -> Outcome:
+        if d.host.name == "b":
+            raise crash
+        return Outcome("deploy", release, slots_of(d.target)[0], None, changed=True, seconds=0.0)
+
+    result = fleet.run_fleet(deployments, action, parallel=parallel)
+
+    assert result.first_error is crash
+    assert fleet.result_lines(result) == ["  a: deployed v1 (abc)", "  b: FAILED; serves nothing"]
+
+
+def test_a_dry_run_with_a_registry_prints_the_pull_and_changes_nothing() -> None:
+    out = io.StringIO()
+    host = DryRunHost(EmptyServer("root@127.0.0.1:2222"), Reporter(stream=out))
+    image = transfer.LocalImage(
+        Release(image="app:abc", sha="abc", version="v1"), "sha256:" + "0" * 64, lambda: iter(()), "engine"
+    )
+
+    result = transfer.ensure_image(host, image, host.reporter, registry="registry.example.invalid/team")
+
+    assert not result.sent
+    assert out.getvalue().splitlines() == [
+        "  would run on root@127.0.0.1:2222: docker pull registry.example.invalid/team/app:abc",
+        "  would run on root@127.0.0.1:2222: docker tag registry.example.invalid/team/app:abc app:abc",
+    ]
+
+
+def test_publishing_an_archive_loads_it_here_first_and_a_dry_run_only_prints(tmp_path: Path) -> None:
+    out = io.StringIO()
+    archive = tmp_path / "app.tar"
+    image = transfer.LocalImage(
+        Release(image="app:abc", sha="abc", version="v1"),
+        "sha256:" + "0" * 64,
+        lambda: iter(()),
+        str(archive),
+    )
+
+    transfer.publish(
+        image, "registry.example.invalid/team", Reporter(stream=out), archive=archive, dry_run=True
+    )
+
+    assert out.getvalue().splitlines() == [
+        f"  would run here: docker load --input {archive}",
+        "  would run here: docker tag app:abc registry.example.invalid/team/app:abc",
+        "  would run here: docker push registry.example.invalid/team/app:abc",
+    ]
+
+
+def test_an_image_without_a_tag_cannot_be_published() -> None:
+    image_id = "sha256:" + "0" * 64
+    image = transfer.LocalImage(
+        Release(image=image_id, sha="abc", version="v1"), image_id, lambda: iter(()), "x"
+    )
+
+    with pytest.raises(transfer.TransferFailed, match="has no name:tag to push"):
+        transfer.publish(image, "registry.example.invalid", Reporter(stream=io.StringIO()))
+
+
+def test_the_proxy_task_refuses_a_server_target_before_reaching_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    write(
+        tmp_path,
+        'app = "demo"\n[targets.production]\nhost = "127.0.0.1"\nport = 9\n'
+        'env_file_from = "PROD_ENV_FILE"\npublic_url = "https://demo.example.invalid"\n',
+    )
+
+    done = run_shipflow("deploy.proxy", "--env", "production", cwd=tmp_path)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "target production is not local; its nginx is the server's" in done.stderr
+    assert "ssh" not in done.stderr and "env file" not in done.stderr
+
+
+def test_an_env_file_error_while_opening_a_deploy_hides_url_passwords(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n[tool.shipflow.env.keys.DEBUG]\ntype = "bool"\n'
+    )
+    write(
+        tmp_path,
+        'app = "demo"\n[targets.production]\nhost = "127.0.0.1"\nport = 9\n'
+        'env_file_from = "PROD_ENV_FILE"\npublic_url = "https://demo.example.invalid"\n',
+    )
+    password = "pw-canary-71c3"
+    environ = user_environ(PROD_ENV_FILE=f"DEBUG=postgresql://app:{password}@db/app\n")
+
+    done = run_shipflow("deploy.status", "--env", "production", cwd=tmp_path, env=environ)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "DEBUG: is not a boolean ('postgresql://app:****@db/app')" in done.stderr
+    assert password not in done.stdout + done.stderr

@@ -205,7 +205,8 @@ def test_production_from_a_feature_branch_is_refused_and_nothing_changes(
 def test_a_dirty_tree_is_refused_for_production(
     project: RemoteProject, archives: dict[str, tuple[Path, str]]
 ) -> None:
-    (project.root / "deploy" / "nginx" / "upstream.conf.tmpl").write_text("# edited\n")
+    template = project.root / "deploy" / "nginx" / "upstream.conf.tmpl"
+    template.write_text(template.read_text() + "# edited\n")
 
     refused = ship(project, archives["v1"][0])
 
@@ -241,9 +242,39 @@ def test_dry_run_prints_the_remote_plan_with_secrets_masked_and_changes_nothing(
     assert f"would send {REPOSITORY}:" in done.stdout
     assert f"into `sh -c 'gunzip | docker load'` on {host}" in done.stdout
     assert f"would write {host}:{project.app_dir}/.shipflow/env/blue.env (mode 0600" in done.stdout
-    assert 'SECRET_KEY="****"' in done.stdout
+    assert "(mode 0600, " in done.stdout and "SECRET_KEY" in done.stdout
     assert f"would run on {host}: docker run --detach" in done.stdout
     assert f"would write {host}:{project.nginx.upstream_path}" in done.stdout
     assert CANARY_SECRET not in done.stdout + done.stderr
     assert project.containers() == [] and not project.app_dir.exists()
     assert project.nginx.upstream_path.read_text() == upstream_before
+
+
+def test_with_a_registry_nothing_is_pushed_before_approval_and_a_dry_run_prints_push_and_pull(
+    project: RemoteProject, archives: dict[str, tuple[Path, str]]
+) -> None:
+    archive, sha = archives["v1"]
+    settings = project.root / "deploy" / "deploy.toml"
+    settings.write_text(settings.read_text() + 'registry = "127.0.0.1:9/shipflow-test"\n')
+    project.commit("pull releases from a registry")
+    git(project.root, "push", "--quiet")
+    subprocess.run(["docker", "rmi", "--force", f"{REPOSITORY}:{sha}"], capture_output=True, check=False)
+    remote = f"127.0.0.1:9/shipflow-test/{REPOSITORY}:{sha}"
+    host = f"root@127.0.0.1:{project.sshd.port}"
+
+    unapproved = project.shipflow("deploy.prod", "--image-archive", str(archive))
+
+    assert unapproved.returncode == 2, unapproved.stdout + unapproved.stderr
+    assert "pass --yes" in unapproved.stderr
+    assert "docker load" not in unapproved.stdout and "docker push" not in unapproved.stdout
+
+    dry = ship(project, archive, "--dry-run")
+
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"would run here: docker load --input {archive}" in dry.stdout
+    assert f"would run here: docker push {remote}" in dry.stdout
+    assert f"would run on {host}: docker pull {remote}" in dry.stdout
+    assert project.containers() == [] and not project.app_dir.exists()
+    for reference in (f"{REPOSITORY}:{sha}", remote):
+        inspect = subprocess.run(["docker", "image", "inspect", reference], capture_output=True, check=False)
+        assert inspect.returncode != 0, f"{reference} was loaded or tagged by a refused or dry-run deploy"

@@ -14,6 +14,7 @@ import pytest
 from shipflow.deploy import audit, commands, lock
 from shipflow.deploy.commands import Release, Slot
 from shipflow.deploy.health import poll_delays
+from shipflow.deploy.session import dotenv_text, masker
 from shipflow.deploy.settings import DeploySettings, load_deploy_settings
 from shipflow.deploy.state import parse_inspect
 from shipflow.hosts import DryRunHost, LocalHost
@@ -196,17 +197,39 @@ def test_audit_records_are_appended_and_read_back(tmp_path: Path) -> None:
 
 def test_a_dry_run_host_reads_for_real_and_only_prints_changes(tmp_path: Path) -> None:
     out = io.StringIO()
-    canary = "canary-secret-5d1e"
-    host = DryRunHost(LocalHost(), Reporter(mask=lambda t: t.replace(canary, "****"), stream=out))
-    target = tmp_path / "env" / "blue.env"
-    host.write_file(str(target), f"SECRET_KEY={canary}\n".encode(), mode=0o600)
+    host = DryRunHost(LocalHost(), Reporter(stream=out))
+    target = tmp_path / "nginx" / "upstream.conf"
+    host.write_file(str(target), b"upstream demo { server 127.0.0.1:1; }\n")
     host.run(["rm", "-rf", str(tmp_path)])
     assert host.query(["printf", "read"]).stdout == "read"
     assert not target.exists() and tmp_path.exists()
-    assert canary not in out.getvalue()
-    assert f"would write local:{target} (mode 0600" in out.getvalue()
-    assert "SECRET_KEY=****" in out.getvalue()
+    assert f"would write local:{target} (mode 0644" in out.getvalue()
+    assert "| upstream demo { server 127.0.0.1:1; }" in out.getvalue()
     assert f"would run on local: rm -rf {tmp_path}" in out.getvalue()
+
+
+def test_no_secret_reaches_a_dry_run_plan_in_any_form_it_is_written_in(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.shipflow.env.keys.SENTRY_DSN]\nsecret = true\n")
+    values = {
+        "API_TOKEN": 'ab"c\\d-canary-1',
+        "SENTRY_DSN": "canary-2-declared-secret",
+        "DB_SECRET": "line one\ncanary-3",
+        "DATABASE_URL": "postgresql://app:canary-4@db/app",
+        "LOG_LEVEL": "INFO",
+    }
+    out = io.StringIO()
+    reporter = Reporter(mask=masker(values, tmp_path), stream=out)
+    host = DryRunHost(LocalHost(), reporter)
+
+    host.write_file(str(tmp_path / "env" / "blue.env"), dotenv_text(values), mode=0o600)
+    host.write_file(str(tmp_path / "echo.txt"), dotenv_text(values))  # a readable file is printed, masked
+    reporter.line(f"an error quoting {dotenv_text(values).decode()}")
+
+    printed = out.getvalue()
+    assert "keys: API_TOKEN, SENTRY_DSN, DB_SECRET, DATABASE_URL, LOG_LEVEL" in printed
+    for canary in ("canary-1", "canary-2", "canary-3", "canary-4"):
+        assert canary not in printed
+    assert 'LOG_LEVEL="INFO"' in printed
 
 
 def test_a_migration_reports_the_revision_before_and_after_even_when_it_fails() -> None:
@@ -227,3 +250,37 @@ def test_migrations_run_in_one_interpreter_when_the_image_runs_alembic_as_a_modu
     plain = dataclasses.replace(settings, alembic=("alembic",))
     script = commands.upgrade_with_revisions(plain)
     assert script[:2] == ("sh", "-c") and "alembic upgrade head; status=$?" in script[2]
+
+
+def test_without_a_template_of_its_own_a_project_uses_shipflows_and_a_named_one_must_exist(
+    tmp_path: Path,
+) -> None:
+    write_settings(tmp_path, 'app = "demo"\n[targets.local]\n')
+    assert load_deploy_settings(tmp_path, {}).upstream_template.is_file()
+    write_settings(tmp_path, 'app = "demo"\nupstream_template = "deploy/nginx/mine.tmpl"\n[targets.local]\n')
+    with pytest.raises(SettingsError, match=r"mine.tmpl: the upstream template cannot be read"):
+        load_deploy_settings(tmp_path, {})
+    (tmp_path / "deploy" / "nginx").mkdir()
+    (tmp_path / "deploy" / "nginx" / "mine.tmpl").write_text("upstream {{ app }} { server {{ host }}; }")
+    with pytest.raises(SettingsError, match=r"mine.tmpl: unknown placeholder \{\{ host \}\}"):
+        load_deploy_settings(tmp_path, {})
+
+
+def test_two_deploys_taking_over_the_same_stale_lock_do_not_both_hold_it(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = lock.Actor.current("inv deploy.local")
+    host, path = LocalHost(), str(tmp_path / "deploy.lock")
+    lock.acquire(host, path, lock.Actor(me.user, me.machine, dead.pid, me.command, me.started_at))
+    stale_text = host.read_file(path)
+    assert stale_text is not None
+    first = lock.Actor(me.user, me.machine, me.pid, "first", me.started_at)
+    second = lock.Actor(me.user, me.machine, me.pid, "second", me.started_at)
+
+    assert lock._take_over(host, path, stale_text, first)
+    assert not lock._take_over(host, path, stale_text, second)  # saw the same stale holder, too late
+    assert lock.read_holder(host, path) == first
+    lock.release(host, path, second)  # not second's lock: left alone
+    assert lock.read_holder(host, path) == first
+    lock.release(host, path, first)
+    assert host.read_file(path) is None

@@ -84,6 +84,43 @@ def test_push_sends_the_tag_to_origin(repo: Path, tmp_path: Path) -> None:
     assert git(remote, "tag", "--list") == "v1.1.0"
 
 
+def test_a_failed_push_keeps_the_local_tag_exits_1_and_says_how_to_push(repo: Path, tmp_path: Path) -> None:
+    git(repo, "remote", "add", "origin", str(tmp_path / "missing.git"))
+    done = shipflow(repo, "release", "--version", "1.1.0", "--push")
+    assert done.returncode == 1  # not 2: the local tag was written
+    assert tags(repo) == ["v1.0.0", "v1.1.0"]
+    assert "tag v1.1.0 was created locally but not pushed" in done.stderr
+    assert "`git push origin v1.1.0`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_rejected_push_hides_the_password_of_the_remote_url(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "user:s3cret-canary@origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no tags today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    (repo / "pyproject.toml").write_text(f'[tool.shipflow.git]\nmodel = "gitflow"\nremote = "{remote}"\n')
+    git(repo, "commit", "-q", "-am", "push to a URL")
+    done = shipflow(repo, "release", "--version", "1.1.0", "--push")
+    assert done.returncode == 1
+    assert "v1.1.0" in tags(repo)
+    assert "failed to push some refs" in done.stderr  # git's own reason is shown ...
+    assert "user:****@origin.git" in done.stderr  # ... with the password masked
+    assert "s3cret-canary" not in done.stdout + done.stderr
+
+
+def test_a_release_counts_its_commits_and_says_when_there_are_none(repo: Path) -> None:
+    first = shipflow(repo, "release", "--version", "1.1.0")
+    assert first.returncode == 0, first.stderr
+    assert "(2 commit(s) since v1.0.0)" in first.stdout  # add feature.txt, Merge develop
+    again = shipflow(repo, "release", "--version", "1.2.0")
+    assert again.returncode == 0, again.stderr
+    assert "(no new commits since v1.1.0)" in again.stdout
+    assert "commit(s)" not in again.stdout
+    assert "- no new commits" in git(repo, "tag", "-l", "--format=%(contents)", "v1.2.0")
+
+
 @pytest.mark.parametrize(
     ("version", "message"),
     [

@@ -33,7 +33,13 @@ def _git(root: Path, *args: str) -> str:
     except FileNotFoundError as error:
         raise GitError("git is not installed: run 'bash scripts/setup.sh'") from error
     if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        lines = done.stderr.strip().splitlines()
+        # git's own "fatal:"/"error:" line says what went wrong; hints and advice come after it.
+        detail = next(
+            (line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1] if lines else ""
+        )
+        detail = detail or f"exit {done.returncode}"
+
         command = next(arg for arg in args if not arg.startswith("-") and "=" not in arg)
         raise GitError(f"git {command} failed in {root}: {detail}")
     return done.stdout

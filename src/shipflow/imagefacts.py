@@ -105,7 +105,8 @@ def images_in_use(host: Host) -> set[str]:
     containers = parse_ids(host.query(containers_argv()).check(host.name).stdout)
     if not containers:
         return set()
-    return set(parse_ids(host.query(container_images_argv(containers)).check(host.name).stdout))
+    # A container removed between the two queries makes `inspect` exit 1; it still prints the others.
+    return set(parse_ids(host.query(container_images_argv(containers)).stdout))
 
 
 def release_images(host: Host, app: str) -> list[ReleaseImage]:

@@ -1,7 +1,8 @@
 """Lint checks as data: which tools run over which paths, and their results.
 
-The checks are built from ``[tool.shipflow.lint]`` without any I/O, so what ``inv lint`` runs is tested
-directly; running them goes through a callable that the task supplies.
+Reading the settings checks that the paths they name exist; building the checks from those settings is
+pure, so what ``inv lint`` runs is tested directly; running them goes through a callable the task supplies.
+
 """
 
 from __future__ import annotations

@@ -12,12 +12,17 @@ from pathlib import Path
 
 from shipflow import git
 from shipflow.branches import must_be_merged_before_release, release_branch
+from shipflow.masking import mask
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
 class ReleaseError(Exception):
     """The release is refused: the message says why and what to do."""
+
+
+class PushError(Exception):
+    """The tag was written here but could not be pushed: the message says how to push it."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class ReleasePlan:
     commit: str
     previous_tag: str | None
     message: str
+    commit_count: int
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -86,23 +92,35 @@ def plan_release(root: Path, version: str, model: str, *, remote: str | None = N
         raise ReleaseError(f"version {tag} is not above the latest release {existing[-1]}: pick a higher one")
     reachable = git.release_tags(root, merged_into=head)
     previous = reachable[-1] if reachable else None
-    message = tag_message(tag, previous, git.commit_subjects(root, previous, head))
-    return ReleasePlan(tag=tag, commit=head, previous_tag=previous, message=message)
+    subjects = git.commit_subjects(root, previous, head)
+    return ReleasePlan(
+        tag=tag,
+        commit=head,
+        previous_tag=previous,
+        message=tag_message(tag, previous, subjects),
+        commit_count=len(subjects),
+    )
 
 
 def make_release(root: Path, plan: ReleasePlan, *, push_to: str | None = None) -> None:
-    """Write the annotated tag of ``plan``; push it to the remote ``push_to`` when given."""
+    """Write the annotated tag of ``plan``; push it to the remote ``push_to`` when given.
+
+    ReleaseError: the tag could not be written (nothing changed). PushError: the tag exists here but the
+    push failed. Messages pass through :func:`~shipflow.masking.mask` (a remote URL may hold a token).
+    """
     try:
         git.create_annotated_tag(root, plan.tag, plan.message, plan.commit)
     except git.GitError as error:
         raise ReleaseError(
-            f"{error} (git needs user.name and user.email: `git config user.email ...`)"
+            mask(f"{error} (git needs user.name and user.email: `git config user.email ...`)")
         ) from None
     if push_to:
         try:
             git.push_ref(root, push_to, f"refs/tags/{plan.tag}")
         except git.GitError as error:
-            raise ReleaseError(
-                f"tag {plan.tag} was created here but not pushed: {error}; "
-                f"fix the remote, then `git push {push_to} {plan.tag}`"
+            raise PushError(
+                mask(
+                    f"tag {plan.tag} was created locally but not pushed: {error}; "
+                    f"fix the remote, then push it with `git push {push_to} {plan.tag}`"
+                )
             ) from None

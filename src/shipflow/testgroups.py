@@ -10,7 +10,9 @@ The file has a short form (``group: true``) and a long form per group::
         reason: calls a paid API   # shown on skip
 
 Overrides (``--groups=+a,-b``, ``TEST_GROUPS``, ``--all-groups``) are applied on top without editing the
-file.  Everything here is plain data; the pytest hooks live in :mod:`shipflow.pytest_plugin`.
+file.  Groups and overrides are plain data (parsing checks that ``paths`` exist); the pytest hooks live
+in :mod:`shipflow.pytest_plugin`.
+
 """
 
 from __future__ import annotations

@@ -112,9 +112,20 @@ def _write_env_file(d: Deployment, path: str, release: Release) -> None:
     """Mode 0600, owned by the user the image runs as, so only that user (and root) can read it."""
     d.host.write_file(path, d.env_file, mode=0o600)
     user = d.host.query(["docker", "image", "inspect", "--format", "{{.Config.User}}", release.image])
-    owner = user.stdout.strip()
-    if user.ok and owner and owner not in ("root", "0", "0:0"):
-        _run(d, ["chown", owner if ":" in owner else f"{owner}:{owner}", path])
+    name = user.stdout.strip().split(":", 1)[0]
+    if user.ok and name not in ("", "root", "0"):
+        _run(d, ["chown", _uid_in_image(d, release.image, name), path])
+
+
+def _uid_in_image(d: Deployment, image: str, name: str) -> str:
+    """The numeric uid of ``name``: the host may not know the image's user, or by another number."""
+    if name.isdigit():
+        return name
+    found = d.host.query(["docker", "run", "--rm", "--entrypoint", "id", image, "-u"])
+    uid = found.stdout.strip()
+    if not (found.ok and uid.isdigit()):
+        raise DeployFailed(f"cannot tell the uid of user {name!r} in {image}: {found.stderr.strip()}")
+    return uid
 
 
 def _start_candidate(d: Deployment, slot: Slot, state: SlotState, release: Release) -> None:
@@ -166,6 +177,22 @@ def _warn_schema_change(d: Deployment, active: SlotState, release: Release, labe
         )
 
 
+def _best_effort(d: Deployment, what: str, action: Callable[[], None]) -> None:
+    """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""
+    try:
+        action()
+    except Exception as error:
+        d.reporter.line(f"  warning: could not {what}: {error}")
+
+
+def _set_aside(d: Deployment, container: str, *, kept_release: bool) -> None:
+    """A candidate that failed: removed, unless it is a kept release (a rollback's), which is only stopped."""
+    if kept_release:
+        _best_effort(d, f"stop {container}", lambda: _run(d, commands.stop_container(container, 0)))
+    else:
+        _best_effort(d, f"remove {container}", lambda: _run(d, commands.remove_container(container)))
+
+
 def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
     url = f"http://127.0.0.1:{slot.port}{d.settings.health.path}"
     if d.dry_run:
@@ -178,12 +205,11 @@ def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) ->
     d.reporter.line(f"  last log lines of {container}:")
     for line in (logs.stdout + logs.stderr).strip().splitlines()[-30:]:
         d.reporter.line(f"    | {line}")
-    _run(d, commands.remove_container(container))
     last = f"{outcome.status} {outcome.body.strip()[:200]}" if outcome.status else "no answer"
     raise DeployFailed(
         f"release {_short(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its health "
         f"check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
-        f"({outcome.probes} probes; last response: {last}). The candidate was removed and nginx was not "
+        f"({outcome.probes} probes; last response: {last}). The candidate was set aside and nginx was not "
         f"touched, so the previous release keeps serving. Its last log lines are above; fix the release "
         f"and deploy again, or raise [health] deploy_timeout in {d.settings.path}."
     )
@@ -221,10 +247,15 @@ def _switch_verify(d: Deployment, slot: Slot) -> proxy.Switched:
     try:
         with d.reporter.step("verify", f"through {d.target.public_url}"):
             _verify(d, slot)
-    except HostError:
-        if switched.previous_text is not None:
-            d.host.write_file(d.target.upstream_path, switched.previous_text.encode())
-            _run(d, list(d.target.nginx_reload))
+    except BaseException:
+        previous = switched.previous_text
+        if previous is not None:
+
+            def restore() -> None:
+                d.host.write_file(d.target.upstream_path, previous.encode())
+                _run(d, list(d.target.nginx_reload))
+
+            _best_effort(d, "put the previous upstream back", restore)
         raise
     return switched
 
@@ -264,19 +295,19 @@ def _activate(
         for command in d.pre_switch:
             with d.reporter.step("hook", " ".join(command)):
                 _run(d, commands.one_off(d.settings, d.target, slot, release, command))
-        with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
-            _start_candidate(d, slot, candidate, release)
-    elif not candidate.running:
-        with d.reporter.step("start", f"{candidate.container} (existing container)"):
-            _run(d, commands.start_container(candidate.container))
-    with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
-        passed = _health_gate(d, slot, release, candidate.container)
-    healthy_at = time.monotonic()
     try:
-        switched = _switch_verify(d, slot)
-    except HostError:
         if not reuse_container:
-            _run(d, commands.remove_container(candidate.container))
+            with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
+                _start_candidate(d, slot, candidate, release)
+        elif not candidate.running:
+            with d.reporter.step("start", f"{candidate.container} (existing container)"):
+                _run(d, commands.start_container(candidate.container))
+        with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
+            passed = _health_gate(d, slot, release, candidate.container)
+        healthy_at = time.monotonic()
+        switched = _switch_verify(d, slot)
+    except BaseException:
+        _set_aside(d, candidate.container, kept_release=reuse_container)
         raise
     cutover = time.monotonic() - healthy_at
     _drain_and_stop(d, switched, old)
@@ -302,14 +333,25 @@ def _locked(d: Deployment, action: str, body: Callable[[HostState], Outcome]) ->
         with d.reporter.step("read state"):
             state = read_state(d.host, d.settings, d.target)
         outcome = body(state)
-    except (DeployFailed, HostError) as error:
-        _record(d, action, "failed", started, state, None, detail=str(error))
+    except BaseException as error:
+        detail = str(error) or type(error).__name__
+        _best_effort(
+            d,
+            "record the failure in the audit log",
+            lambda: _record(d, action, "failed", started, state, None, detail=detail),
+        )
+        _best_effort(d, f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
         raise
+    try:
+        _record(d, action, "ok", started, state, outcome)
     finally:
-        if not d.dry_run:
-            lock.release(d.host, lock_file)
-    _record(d, action, "ok", started, state, outcome)
+        _unlock(d, lock_file)
     return outcome
+
+
+def _unlock(d: Deployment, lock_file: str) -> None:
+    if not d.dry_run:
+        lock.release(d.host, lock_file, d.actor)
 
 
 def _record(
@@ -360,8 +402,14 @@ def _prune_images(d: Deployment, release: Release) -> None:
     from shipflow.imagefacts import prune_release_images
 
     app, retain = d.prune
+    removed: list[str] = []
+
+    def prune() -> None:
+        removed.extend(prune_release_images(d.host, app, retain, keep=[release.image]))
+
+    # Housekeeping after the switch: a failure here is a warning, the new release is already serving.
     with d.reporter.step("prune", f"{app} images beyond the newest {retain}"):
-        removed = prune_release_images(d.host, app, retain, keep=[release.image])
+        _best_effort(d, "prune old release images", prune)
     if removed:
         d.reporter.line(f"  removed {len(removed)} old release image(s)")
 
@@ -411,6 +459,18 @@ def _previous_from_audit(d: Deployment, current_sha: str | None) -> Release:
     )
 
 
+def _image_for(host: Host, repository: str, wanted: str) -> str:
+    """``repository:TAG`` for a tag (``v1.4.0``), a full sha, or a sha prefix naming exactly one tag."""
+    listed = host.query(["docker", "image", "ls", repository, "--format", "{{.Tag}}"])
+    tags = set(listed.stdout.split())
+    if wanted in tags:
+        return f"{repository}:{wanted}"
+    matches = sorted(tag for tag in tags if tag.startswith(wanted) and not tag.endswith("-dirty"))
+    if len(matches) > 1:
+        raise DeployFailed(f"--to {wanted} names several releases of {repository}: {', '.join(matches)}")
+    return f"{repository}:{matches[0] if matches else wanted}"
+
+
 def rollback(d: Deployment, to: str | None = None, image_repository: str | None = None) -> Outcome:
     """Back to the previous release: its kept container when it exists (instant), else its image."""
 
@@ -424,8 +484,9 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         if kept is not None and wanted_kept:
             release, reuse = kept, True
         elif to is not None:
-            reference = f"{image_repository or d.settings.app}:{to}"
+            reference = _image_for(d.host, image_repository or d.settings.app, to)
             release, reuse = release_of_image(d.host, reference), False
+
         else:
             release, reuse = _previous_from_audit(d, active.sha if active else None), False
         if active is not None and active.running and active.sha == release.sha:
@@ -539,11 +600,12 @@ def status(host: Host, settings: DeploySettings, target: TargetSettings, *, last
                 health=probed,
             )
         )
-    lock_file = commands.lock_path(target)
-    holder = lock.read_holder(host, lock_file) if host.read_file(lock_file) is not None else None
+    raw_lock = host.read_file(commands.lock_path(target))
     lock_info: dict[str, object] | None = None
-    if host.read_file(lock_file) is not None:
+    if raw_lock is not None:
+        holder = lock.holder_of(raw_lock)
         lock_info = {"holder": holder.describe() if holder else "unknown", "stale": lock.is_stale(holder)}
+
     records = audit.read(host, commands.audit_log_path(target))
     releases = [
         {"at": r.at, "action": r.action, "sha": r.to_sha, "version": r.version, "by": r.by, "slot": r.slot}

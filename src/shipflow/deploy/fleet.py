@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shipflow.deploy import transfer
-from shipflow.deploy.engine import DeployFailed
-from shipflow.deploy.lock import LockHeld
 from shipflow.deploy.state import read_state
 from shipflow.hosts.base import HostError
 
@@ -22,8 +20,6 @@ if TYPE_CHECKING:
 
     from shipflow.deploy.commands import Release
     from shipflow.deploy.engine import Deployment, Outcome
-
-FLEET_ERRORS = (DeployFailed, HostError, LockHeld)
 
 
 @dataclass
@@ -62,15 +58,21 @@ def serving(d: Deployment) -> str:
 def run_fleet(
     deployments: Sequence[Deployment], action: Callable[[Deployment], Outcome], *, parallel: int = 1
 ) -> FleetResult:
-    """Run ``action`` on each deployment (``parallel`` at a time); stop starting hosts after a failure."""
+    """Run ``action`` on each deployment (``parallel`` at a time); stop starting hosts after a failure.
+
+    Any exception ``action`` raises is recorded as that host's error (so ``first_error`` fails the deploy,
+    whichever thread it happened in); an interrupt (Ctrl-C, ``SystemExit``) is recorded and re-raised.
+    """
     results = [HostResult(d.host.name) for d in deployments]
 
     def one(index: int) -> None:
         results[index].started = True
         try:
             results[index].outcome = action(deployments[index])
-        except FLEET_ERRORS as error:
+        except BaseException as error:
             results[index].error = error
+            if not isinstance(error, Exception):
+                raise
 
     if parallel <= 1 or len(deployments) == 1:
         for index in range(len(deployments)):
@@ -79,15 +81,20 @@ def run_fleet(
                 break
     else:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
+            submitted: list[Future[None]] = []
             running: set[Future[None]] = set()
             for index in range(len(deployments)):
                 if any(r.error is not None for r in results):
                     break
-                running.add(pool.submit(one, index))
+                future = pool.submit(one, index)
+                submitted.append(future)
+                running.add(future)
                 if len(running) >= parallel:
                     _, pending = wait(running, return_when=FIRST_COMPLETED)
                     running = set(pending)
             wait(running)
+        for future in submitted:
+            future.result()  # re-raises an interrupt a worker recorded; every other error is in results
     if len(deployments) > 1 or results[0].error is not None:
         for d, result in zip(deployments, results, strict=True):
             result.serving = serving(d)

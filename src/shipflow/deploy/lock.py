@@ -55,13 +55,7 @@ class LockHeld(Exception):
 
 
 def read_holder(host: Host, path: str) -> Actor | None:
-    raw = host.read_file(path)
-    if not raw:
-        return None
-    try:
-        return Actor(**json.loads(raw))
-    except (ValueError, TypeError):
-        return None
+    return holder_of(host.read_file(path))
 
 
 def is_stale(holder: Actor | None) -> bool:
@@ -86,7 +80,7 @@ def try_acquire(host: Host, path: str, actor: Actor) -> bool:
     """Create the lock file with the holder in it, only if it does not exist yet."""
     parent = path.rsplit("/", 1)[0]
     host.run(["mkdir", "-p", parent]).check(host.name)
-    created = host.run(["sh", "-c", _CREATE_LOCK, "lock", path], stdin=json.dumps(asdict(actor)).encode())
+    created = host.run(["sh", "-c", _CREATE_LOCK, "lock", path], stdin=_holder_text(actor).encode())
     return created.ok
 
 
@@ -102,15 +96,48 @@ def acquire(
     while True:
         if try_acquire(host, path, actor):
             return None
-        holder = read_holder(host, path)
-        if take_over_stale and is_stale(holder):
-            host.run(["rm", "-f", path]).check(host.name)
-            if try_acquire(host, path, actor):
-                return holder
+        raw = host.read_file(path)
+        holder = holder_of(raw)
+        if take_over_stale and raw is not None and is_stale(holder) and _take_over(host, path, raw, actor):
+            return holder
         if time.monotonic() >= deadline:
             raise LockHeld(path, holder, stale=is_stale(holder))
         time.sleep(0.5)
 
 
-def release(host: Host, path: str) -> None:
-    host.run(["rm", "-f", path]).check(host.name)
+# One takeover at a time (`mkdir` is atomic), and the lock is replaced only if it still holds the dead
+# holder we read: two deploys that both found the same stale lock cannot both end up holding it.
+_TAKE_OVER = (
+    'mkdir "$1.takeover" 2>/dev/null || exit 1; '
+    'if [ "$(cat "$1" 2>/dev/null)" = "$2" ]; then rm -f "$1"; fi; '
+    'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; '
+    'rmdir "$1.takeover"; exit $created'
+)
+# Remove the lock only while it is ours: a lock taken over by someone else is theirs now.
+_RELEASE_OWN = '[ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ] || rm -f "$1"'
+
+
+def _take_over(host: Host, path: str, stale_text: bytes, actor: Actor) -> bool:
+    argv = ["sh", "-c", _TAKE_OVER, "lock", path, stale_text.decode("utf-8", "replace")]
+    return host.run(argv, stdin=_holder_text(actor).encode()).ok
+
+
+def _holder_text(actor: Actor) -> str:
+    return json.dumps(asdict(actor))
+
+
+def holder_of(raw: bytes | None) -> Actor | None:
+    if not raw:
+        return None
+    try:
+        return Actor(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+
+
+def release(host: Host, path: str, actor: Actor | None = None) -> None:
+    """Remove the lock: only while ``actor`` holds it when given, whoever holds it otherwise (unlock)."""
+    if actor is None:
+        host.run(["rm", "-f", path]).check(host.name)
+    else:
+        host.run(["sh", "-c", _RELEASE_OWN, "lock", path, _holder_text(actor)]).check(host.name)

@@ -13,7 +13,7 @@ from shipflow.deploy.settings import load_deploy_settings
 from shipflow.envfiles import env_values
 from shipflow.environments import resolve_environment
 from shipflow.hosts import DryRunHost, LocalHost
-from shipflow.masking import mask, secret_values
+from shipflow.masking import mask
 from shipflow.project import SettingsError, find_project_root
 from shipflow.report import Reporter
 
@@ -26,18 +26,25 @@ if TYPE_CHECKING:
     from shipflow.hosts.ssh import SshTarget
 
 
+def _dotenv_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def dotenv_text(values: Mapping[str, str]) -> bytes:
     """An env file python-dotenv reads back to exactly ``values`` (double quotes, escaped)."""
-    lines = []
-    for key, value in values.items():
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        lines.append(f'{key}="{escaped}"')
+    lines = [f'{key}="{_dotenv_escaped(value)}"' for key, value in values.items()]
     return ("\n".join(lines) + "\n").encode()
 
 
-def masker(values: Mapping[str, str]) -> Callable[[str], str]:
-    secrets = secret_values(values)
-    return lambda text: mask(text, secrets)
+def masker(values: Mapping[str, str], root: Path) -> Callable[[str], str]:
+    """The deploy's one mask: the project's secret keys and patterns (``[tool.shipflow.env]``) and URL
+    passwords, each secret also in the escaped form :func:`dotenv_text` writes it in."""
+    from shipflow.envschema import env_schema
+    from shipflow.project import load_project
+
+    secrets = env_schema(load_project(root)).secret_values(values)
+    every_form = list(dict.fromkeys([*secrets, *(_dotenv_escaped(secret) for secret in secrets)]))
+    return lambda text: mask(text, every_form)
 
 
 def ssh_target(
@@ -149,11 +156,13 @@ def open_deployments(
         values = remote_env_values(root, target, environ)
     actor = Actor.current(shlex.join(["inv", *sys.argv[1:]]))
     prune = _prune_setting(root)
+    mask_secrets = masker(values, root)
+
     deployments: list[Deployment] = []
 
     try:
         for server in target.hosts or (target.host,):
-            reporter = Reporter(mask=masker(values))
+            reporter = Reporter(mask=mask_secrets)
             on_host = target if target.is_local else target.on_host(server)
             host = open_host(on_host, environ, trust_new_host=trust_new_host)
             deployments.append(

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 DEPLOY_SETTINGS = Path("deploy") / "deploy.toml"
 DEFAULT_UPSTREAM_TEMPLATE = Path("deploy") / "nginx" / "upstream.conf.tmpl"
+PACKAGED_UPSTREAM_TEMPLATE = (
+    Path(__file__).parent.parent / "templates" / "project" / DEFAULT_UPSTREAM_TEMPLATE
+)
+"""Used when a project neither names an upstream template nor has deploy/nginx/upstream.conf.tmpl."""
+
 SLOT_NAMES = ("blue", "green")
 MIGRATE_MODES = ("before-switch", "on-start", "off")
 """before-switch: `alembic upgrade head` in a one-off container before the new slot starts (the default);
@@ -244,6 +249,25 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
     )
 
 
+def _check_upstream_template(path: Path, app: str) -> None:
+    """Read and render the upstream template once, so a missing or broken one is bad input before a deploy
+    changes anything (``nginx -t`` still judges the rendered text at the switch)."""
+    from shipflow.deploy.commands import render_template
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(
+            f"{path}: the upstream template cannot be read ({error}); set upstream_template in "
+            f"{DEPLOY_SETTINGS} or restore the file (`shipflow init` writes one)"
+        ) from None
+    rendered = render_template(text, {"app": app, "port": "8000"}, source=str(path))
+    if "8000" not in rendered:
+        raise SettingsError(
+            f"{path}: the upstream template never uses {{{{ port }}}}, so it cannot route to a slot"
+        )
+
+
 def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -> DeploySettings:
     """Read and check ``deploy/deploy.toml`` under the project ``root``."""
     import tomllib
@@ -283,10 +307,13 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
     if not isinstance(volumes, list) or not all(isinstance(v, str) and ":" in v for v in volumes):
         raise reader.fail("volumes", 'a list of "NAME:/container/path" strings', volumes)
     template = root / reader.get(data, "", "upstream_template", str, str(DEFAULT_UPSTREAM_TEMPLATE))
+    if "upstream_template" not in data and not template.is_file():
+        template = PACKAGED_UPSTREAM_TEMPLATE
+
     migrate = reader.get(data, "", "migrate", str, MIGRATE_MODES[0])
     if migrate not in MIGRATE_MODES:
         raise reader.fail("migrate", " or ".join(f'"{mode}"' for mode in MIGRATE_MODES), migrate)
-    return DeploySettings(
+    settings = DeploySettings(
         path=path,
         app=app,
         container_port=reader.get(data, "", "container_port", int, 8000),
@@ -298,3 +325,5 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
         migrate=migrate,
         alembic=reader.argv(data, "", "alembic", DEFAULT_ALEMBIC),
     )
+    _check_upstream_template(template, app)
+    return settings

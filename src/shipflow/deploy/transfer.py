@@ -52,7 +52,6 @@ class StreamingHost(Protocol):
         chunks: Iterable[bytes] | None,
         *,
         timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> CommandResult: ...
 
 
@@ -268,16 +267,20 @@ def ensure_image(
         reporter.line(f"  {image.release.image} ({image.short_id}) is already on {host.name}: nothing sent")
         _tag(host, image)
         return TransferResult(sent=False)
+    if isinstance(host, DryRunHost):
+        if registry is not None:
+            for argv in pull_argvs(registry, image.release.image):
+                host.run(argv)  # printed, not run
+        else:
+            reporter.line(
+                f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped, "
+                f"into `{shlex.join(load_argv())}` on {host.name}"
+            )
+        return TransferResult(sent=False)
     if registry is not None:
         for argv in pull_argvs(registry, image.release.image):
             host.run(argv).check(host.name)
         result = TransferResult(sent=True, method="registry")
-    elif isinstance(host, DryRunHost):
-        reporter.line(
-            f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped, "
-            f"into `{shlex.join(load_argv())}` on {host.name}"
-        )
-        return TransferResult(sent=False)
     elif isinstance(host, StreamingHost):
         result = _stream(host, image, reporter)
     else:
@@ -293,7 +296,13 @@ def ensure_image(
 def _stream(host: StreamingHost, image: LocalImage, reporter: Reporter) -> TransferResult:
     progress = Progress(f"{image.release.image} -> {host.name}", reporter)
     reporter.line(f"  {image.release.image} ({image.short_id}) is not on {host.name}: streaming it over ssh")
-    loaded = host.run_stream(load_argv(), progress.gzip(image.source()))
+    source = image.source()
+    try:
+        loaded = host.run_stream(load_argv(), progress.gzip(source))
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()  # stops `docker save` when the server ended the load early
     if not loaded.ok:
         detail = (loaded.stderr or loaded.stdout).strip().splitlines()[-3:]
         raise TransferFailed(f"{host.name}: `gunzip | docker load` failed: {' '.join(detail)}")
@@ -302,9 +311,46 @@ def _stream(host: StreamingHost, image: LocalImage, reporter: Reporter) -> Trans
     return TransferResult(True, progress.raw, progress.sent, seconds, "ssh")
 
 
-def publish(image: LocalImage, registry: str) -> None:
-    """Push ``image`` from this machine's engine to ``registry`` (once, before any host pulls it)."""
-    for argv in push_argvs(registry, image.release.image):
-        done = subprocess.run(argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+def _run_here(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
+    except FileNotFoundError as error:
+        raise TransferFailed(
+            f"local: {argv[0]} is not installed; pushing to a registry needs docker here "
+            "(run `bash scripts/setup.sh`)"
+        ) from error
+
+
+def load_here_argv(archive: Path) -> list[str]:
+    """``docker load`` of an image archive into this machine's engine (to push it to a registry)."""
+    return ["docker", "load", "--input", str(archive)]
+
+
+def publish(
+    image: LocalImage,
+    registry: str,
+    reporter: Reporter,
+    *,
+    archive: Path | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Push ``image`` from this machine's engine to ``registry`` (once, after approval, before any host
+    pulls it); an ``archive`` (``--image-archive``) is loaded into the engine first."""
+    if image.release.image.startswith("sha256:"):
+        raise TransferFailed(
+            f"{image.origin}: image {image.short_id} has no name:tag to push to {registry}; "
+            "give a tagged image (`docker save -o FILE name:tag`)"
+        )
+    argvs = ([load_here_argv(archive)] if archive is not None else []) + push_argvs(
+        registry, image.release.image
+    )
+    for argv in argvs:
+        if dry_run:
+            reporter.line(f"  would run here: {shlex.join(argv)}")
+            continue
+        reporter.line(f"  {shlex.join(argv)}")
+        done = _run_here(argv)
         if done.returncode != 0:
-            raise TransferFailed(f"local: `{' '.join(argv)}` failed: {done.stderr.strip()}")
+            raise TransferFailed(f"local: `{shlex.join(argv)}` failed: {done.stderr.strip()}")

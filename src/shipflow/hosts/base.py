@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 
 class HostError(Exception):
@@ -62,7 +62,6 @@ class Host(Protocol):
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run a command that changes something and return what it did (non-zero is not an exception)."""
         ...

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import TYPE_CHECKING
 
 from shipflow.hosts.base import CommandResult
 
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from shipflow.hosts.base import Host
     from shipflow.report import Reporter
@@ -34,16 +38,24 @@ class DryRunHost:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         fed = f"  (stdin: {len(stdin)} bytes)" if stdin is not None else ""
         self.reporter.line(f"  would run on {self.name}: {shlex.join(argv)}{fed}")
         return CommandResult(argv=tuple(argv), exit_code=0, stdout="", stderr="")
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
-        self.reporter.line(f"  would write {self.name}:{path} (mode {mode:04o}, {len(content)} bytes):")
-        for line in content.decode("utf-8", "replace").splitlines():
-            self.reporter.line(f"    | {line}")
+        text = content.decode("utf-8", "replace")
+        if mode & 0o077:
+            self.reporter.line(f"  would write {self.name}:{path} (mode {mode:04o}, {len(content)} bytes):")
+            for line in text.splitlines():
+                self.reporter.line(f"    | {line}")
+            return
+        # A private file (an env file) is described by its keys only: its values never reach a plan.
+        keys = [line.split("=", 1)[0].strip() for line in text.splitlines() if _ASSIGNMENT.match(line)]
+        shown = f"keys: {', '.join(keys)}" if keys else "content not shown"
+        self.reporter.line(
+            f"  would write {self.name}:{path} (mode {mode:04o}, {len(content)} bytes; {shown})"
+        )
 
     def read_file(self, path: str) -> bytes | None:
         return self.host.read_file(path)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 
 class LocalHost:
@@ -34,7 +34,6 @@ class LocalHost:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         try:
             done = subprocess.run(
@@ -43,7 +42,6 @@ class LocalHost:
                 stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 timeout=timeout,
-                env={**os.environ, **env} if env else None,
                 check=False,
             )
         except FileNotFoundError as error:

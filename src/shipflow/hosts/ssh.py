@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
 CHUNK = 64 * 1024
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -221,32 +221,31 @@ class SshHost:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         chunks = (
             None if stdin is None else (stdin[start : start + CHUNK] for start in range(0, len(stdin), CHUNK))
         )
-        return self.run_stream(argv, chunks, timeout=timeout, env=env)
+        return self.run_stream(argv, chunks, timeout=timeout)
 
     def run_stream(
-        self,
-        argv: Sequence[str],
-        chunks: Iterable[bytes] | None,
-        *,
-        timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
+        self, argv: Sequence[str], chunks: Iterable[bytes] | None, *, timeout: float | None = None
     ) -> CommandResult:
-        """Run ``argv`` feeding it ``chunks`` (any size, e.g. a ``docker save`` stream) on stdin."""
+        """Run ``argv`` feeding it ``chunks`` (any size, e.g. a ``docker save`` stream) on stdin.
+
+        When the command ends before reading everything, no further chunk is read from ``chunks``; the
+        command's exit code and output say why.
+        """
         import paramiko
 
-        words = [*(["env", *(f"{key}={value}" for key, value in env.items())] if env else []), *argv]
         deadline = None if timeout is None else time.monotonic() + timeout
         out, err = bytearray(), bytearray()
+        channel: Any = None
         try:
             channel = self._transport().open_session()
-            channel.exec_command(shlex.join(words))  # nosec B601 - every word quoted by shlex.join
+            channel.exec_command(shlex.join(argv))  # nosec B601 - every word quoted by shlex.join
             for chunk in chunks or ():
-                self._send(channel, chunk, out, err, deadline, argv)
+                if not self._send(channel, chunk, out, err, deadline, argv):
+                    break
             channel.shutdown_write()
             while not (
                 channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()
@@ -256,11 +255,13 @@ class SshHost:
                     time.sleep(0.002)
             code = channel.recv_exit_status()
             self._drain(channel, out, err)
-            channel.close()
         except (paramiko.SSHException, OSError, EOFError) as error:
             raise SshError(
                 f"ssh {self.name}: the connection failed during `{shlex.join(argv)}`: {error}"
             ) from None
+        finally:
+            if channel is not None:
+                channel.close()
         return CommandResult(
             argv=tuple(argv),
             exit_code=code,
@@ -276,10 +277,13 @@ class SshHost:
         err: bytearray,
         deadline: float | None,
         argv: Sequence[str],
-    ) -> None:
+    ) -> bool:
+        """Send ``chunk``; False when the command ended first (without reading everything)."""
         # Read while writing: a command that prints while it reads must never block us both.
         view = memoryview(chunk)
         while view:
+            if channel.exit_status_ready():
+                return False
             if channel.send_ready():
                 sent = channel.send(bytes(view[:CHUNK]))
                 if sent == 0:
@@ -287,10 +291,9 @@ class SshHost:
                 view = view[sent:]
             else:
                 self._drain(channel, out, err)
-                if channel.exit_status_ready():
-                    return  # the command ended without reading everything; its exit code says why
                 self._check_deadline(deadline, argv, channel)
                 time.sleep(0.001)
+        return True
 
     @staticmethod
     def _drain(channel: Any, out: bytearray, err: bytearray) -> bool:

@@ -79,9 +79,14 @@ def run_db_checks(
     target: Target | None,
     on_result: Callable[[DbCheckResult], None] = lambda result: None,
 ) -> list[DbCheckResult]:
-    """Run every check of ``inv db.check``; ``target`` None means a new SQLite file."""
-    from shipflow.migrations.scratch import scratch_database
+    """Run every check of ``inv db.check``; ``target`` None means a new SQLite file.
 
+    The round trip and drift run on a scratch database (a copy of a SQLite file, a scratch schema on
+    PostgreSQL); any other database is refused (``SettingsError``) before a check runs.
+    """
+    from shipflow.migrations.scratch import require_scratch, scratch_database
+
+    require_scratch(target)
     checks = _Checks(on_result)
     with checks.check("single head") as outcome:
         heads = runner.script_heads(runner.make_config(settings, target or Target("sqlite://")))

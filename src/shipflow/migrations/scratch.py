@@ -1,10 +1,13 @@
-"""The database ``inv db.check`` migrates up, down and up again: a new SQLite file by default, else an
-environment's DATABASE_URL or a URL. On PostgreSQL the checks run in a schema of their own, dropped after,
-so tables already in that database are never touched.
+"""The database ``inv db.check`` migrates up, down and up again (and ``inv db.new`` compares the models
+with): a new SQLite file by default, else an environment's DATABASE_URL or a URL. A real database is never
+migrated: a SQLite file is copied into a temporary folder and the copy is used; on PostgreSQL the work runs
+in a schema of its own, dropped after, so tables already in that database are never touched; any other
+database is refused.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -13,7 +16,14 @@ from pathlib import Path
 
 from shipflow.environments import ALIASES, ENVIRONMENTS, canonical_environment
 from shipflow.masking import secret_values
-from shipflow.migrations.runner import Target, absolute_sqlite_url, check_connection, make_engine, translated
+from shipflow.migrations.runner import (
+    MigrationError,
+    Target,
+    absolute_sqlite_url,
+    check_connection,
+    make_engine,
+    translated,
+)
 from shipflow.project import SettingsError
 
 SQLITE = "sqlite"
@@ -69,16 +79,100 @@ def _postgres_schema(target: Target) -> Iterator[Target]:
         engine.dispose()
 
 
+def _backend(url: str) -> str:
+    """``sqlite`` for ``sqlite+pysqlite:///x.db``, ``postgresql`` for ``postgresql+psycopg://...``."""
+    return url.split(":", 1)[0].split("+", 1)[0].lower()
+
+
+def _sqlite_path(target: Target) -> Path | None:
+    """The file a SQLite URL names; None for an in-memory database (scratch already)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(target.url)
+    except ArgumentError:
+        raise SettingsError(
+            target.masked(f"{target.url} is not a database URL: write sqlite:///path/to/file.db")
+        ) from None
+    if str(url.query.get("uri", "")).lower() in ("true", "1"):
+        raise SettingsError(
+            target.masked(
+                f"{target.url}: SQLite URI file names (?uri=true) cannot be copied for a scratch "
+                "database: give a plain sqlite:///path/to/file.db"
+            )
+        )
+    database = url.database or ""
+    return None if database in ("", ":memory:") else Path(database)
+
+
+def require_scratch(target: Target | None, needs: str = "the round trip") -> None:
+    """Refuse (``SettingsError``) a database that cannot be worked on without changing it."""
+    if target is None:
+        return
+    backend = _backend(target.url)
+    if backend == SQLITE:
+        _sqlite_path(target)
+        return
+    if backend != "postgresql":
+        raise SettingsError(
+            target.masked(f"{target.url}: {needs} needs a scratch database: use sqlite or a PostgreSQL URL")
+        )
+
+
+def _copy_sqlite(source: Path, destination: Path, target: Target) -> None:
+    """A consistent copy of ``source`` (WAL included), read through a read-only connection."""
+    try:
+        reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            writer = sqlite3.connect(destination)
+            try:
+                reader.backup(writer)
+            finally:
+                writer.close()
+        finally:
+            reader.close()
+    except sqlite3.Error as error:
+        raise MigrationError(
+            target.masked(f"cannot copy the SQLite database {source} to a scratch file: {error}")
+        ) from None
+
+
+@contextmanager
+def _sqlite_copy(target: Target) -> Iterator[tuple[Target, str]]:
+    from sqlalchemy.engine import make_url
+
+    source = _sqlite_path(target)
+    if source is None:
+        yield target, f"{target.masked()} (in memory)"
+        return
+    with tempfile.TemporaryDirectory(prefix="shipflow-db-check-") as folder:
+        copy = Path(folder) / "scratch.db"
+        if source.is_file():
+            _copy_sqlite(source, copy, target)
+            where = f"a copy of {source}"
+        else:
+            where = f"a new SQLite file ({source} does not exist yet)"
+        url = make_url(target.url).set(database=str(copy))
+        yield Target(url.render_as_string(hide_password=False), target.secrets), target.masked(where)
+
+
 @contextmanager
 def scratch_database(target: Target | None) -> Iterator[tuple[Target, str]]:
-    """A database to check on and how to name it; raises ``DatabaseUnreachable`` before yielding."""
+    """A database to check on and how to name it; never the real one.
+
+    Raises ``SettingsError`` for a database that has no scratch form (see :func:`require_scratch`) and
+    ``DatabaseUnreachable`` before yielding.
+    """
     if target is None:
         with tempfile.TemporaryDirectory(prefix="shipflow-db-check-") as folder:
             yield Target(f"sqlite:///{Path(folder) / 'scratch.db'}"), "a new SQLite file"
         return
-    check_connection(target)
-    if target.url.startswith("postgresql"):
-        with _postgres_schema(target) as scoped:
-            yield scoped, f"{target.masked()} (a scratch schema)"
+    require_scratch(target)
+    if _backend(target.url) == SQLITE:
+        with _sqlite_copy(target) as scratch:
+            yield scratch
         return
-    yield target, target.masked()
+    check_connection(target)
+    with _postgres_schema(target) as scoped:
+        yield scoped, f"{target.masked()} (a scratch schema)"

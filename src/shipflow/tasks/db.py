@@ -90,18 +90,22 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
 @task(
     help={
         "message": "what the migration does, e.g. 'add users.email' (becomes the file name)",
-        "env": "compare the models with this environment's database (default: a new SQLite database at head)",
+        "env": "compare the models with this environment's database upgraded to head in scratch (a copy of "
+        "a SQLite file, a new schema on PostgreSQL; the database itself is never changed); default: a new "
+        "SQLite database at head",
         "empty": "write an empty revision instead of comparing the models (for data migrations)",
     }
 )
 def new(c: Context, message: str, env: str | None = None, empty: bool = False) -> None:
     """Write a new migration from the models' differences (`alembic revision --autogenerate`)."""
     from shipflow.migrations import runner
-    from shipflow.migrations.scratch import scratch_database
+    from shipflow.migrations.scratch import require_scratch, scratch_database
 
     with _errors("db.new"):
         settings = _settings()
         target = _environment_target(settings, env)[1] if env else None
+    with _errors("db.new", target):
+        require_scratch(target, "comparing the models")
     with _errors("db.new", target), scratch_database(target) as (database, where):
         config = runner.make_config(settings, database)
         if not empty:
@@ -145,8 +149,8 @@ def _report(result: DbCheckResult) -> None:
 @task(
     help={
         "database": "where to run the round trip: 'sqlite' (a new file), an environment name (its "
-        "DATABASE_URL; on PostgreSQL in a scratch schema) or a URL; default: [tool.shipflow.db] "
-        "check_database",
+        "DATABASE_URL) or a URL; a SQLite file is copied and PostgreSQL gets a scratch schema, so the "
+        "database is never changed (others are refused); default: [tool.shipflow.db] check_database",
     }
 )
 def check(c: Context, database: str | None = None) -> None:

@@ -69,13 +69,21 @@ def _open_all(
 ) -> list[Deployment]:
     """One deployment per host of the environment's target (SSH connections opened now)."""
     from shipflow.deploy.session import open_deployments
+    from shipflow.masking import mask
 
-    with _errors():
+    # No env values are known yet to mask by name; mask() still strips any URL's password.
+    with _errors(mask):
         return open_deployments(env, dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host)
 
 
 def _open(env: str | None, *, dry_run: bool = False, wait: float = 0.0) -> Deployment:
-    return _open_all(env, dry_run=dry_run, wait=wait)[0]
+    """The deployment of the target's first host; the other hosts' connections are closed."""
+    from shipflow.deploy.session import close_host
+
+    deployments = _open_all(env, dry_run=dry_run, wait=wait)
+    for other in deployments[1:]:
+        close_host(other.host)
+    return deployments[0]
 
 
 @contextmanager
@@ -91,13 +99,8 @@ def _closing(deployments: list[Deployment]) -> Iterator[None]:
 
 def deploy_release(d: Deployment, release_for: Callable[[Deployment], Release]) -> None:
     """Get the release to ship (``release_for`` may build it), deploy it to ``d``'s target, report."""
-    from shipflow.deploy import engine
-    from shipflow.deploy.present import outcome_line
-
     with _errors(d.reporter.mask):
-        release = release_for(d)
-        d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
-        d.reporter.line(outcome_line(engine.deploy(d, release), d.target))
+        _deploy_one(d, release_for(d))
 
 
 @task(
@@ -198,6 +201,7 @@ def _local_image(
 
 
 def _deploy_one(d: Deployment, release: Release) -> Outcome:
+    """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after."""
     from shipflow.deploy import engine
     from shipflow.deploy.present import outcome_line
 
@@ -221,6 +225,7 @@ def ship(
 ) -> None:
     """Guards, one image for every host, the plan and approval, then a blue-green switch per host."""
     import sys
+    from pathlib import Path
 
     from shipflow.deploy import fleet, transfer
     from shipflow.deploy.smoke import smoke_check
@@ -243,8 +248,6 @@ def ship(
         forced = _guards(project, first, force)
         local = _local_image(project, first, image, image_archive, allow_dirty=force)
         registry = first.target.registry
-        if registry is not None and not dry_run:
-            transfer.publish(local, registry)
         fleet.use_image(deployments, local, registry)
         for d in deployments:
             d.smoke_check = smoke_check
@@ -258,6 +261,9 @@ def ship(
             approved = fleet.approve(yes=yes, interactive=sys.stdin.isatty(), ask=input)
             if not approved:
                 raise Exit("deploy not approved: nothing changed", code=BAD_INPUT)
+        if registry is not None:
+            archive = Path(image_archive) if image_archive is not None else None
+            transfer.publish(local, registry, first.reporter, archive=archive, dry_run=dry_run)
         result = fleet.run_fleet(deployments, lambda d: _deploy_one(d, release), parallel=parallel)
         if len(deployments) > 1 or result.first_error is not None:
             first.reporter.line(f"{environment}: what each host serves now:")
@@ -418,14 +424,23 @@ def audit(c: Context, env: str | None = None, n: int = Count(20), json: bool = F
 )
 def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = False) -> None:
     """Show (or with --stop, stop) shipflow's own nginx in front of the local target."""
+    import os
+
     from shipflow.deploy import proxy as nginx
+    from shipflow.deploy.settings import load_deploy_settings
+    from shipflow.environments import resolve_environment
+    from shipflow.masking import mask
+    from shipflow.project import find_project_root
 
-    d = _open(env, dry_run=dry_run)
-
-    if not d.target.is_local:
+    # Refuse a server's target before reading its env file or connecting to it.
+    with _errors(mask):
+        name = resolve_environment(env, os.environ)
+        target = load_deploy_settings(find_project_root(), os.environ).target_for_environment(name)
+    if not target.is_local:
         raise Exit(
-            f"deploy.proxy: target {d.target.name} is not local; its nginx is the server's", code=BAD_INPUT
+            f"deploy.proxy: target {target.name} is not local; its nginx is the server's", code=BAD_INPUT
         )
+    d = _open(env, dry_run=dry_run)
     with _errors(d.reporter.mask):
         if stop:
             stopped = nginx.stop_local(d.host, d.target)

@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 def release(c: Context, version: str = "", push: bool = False) -> None:
     """Tag a release: an annotated tag vX.Y.Z on main listing the commits since the last release tag.
 
-    Refused, changing nothing, unless: the version is X.Y.Z and above the latest release; HEAD is on
-    main (under gitflow, with develop merged); no tracked file has uncommitted changes; the tag is free.
+    Refused, changing nothing (exit 2), unless: the version is X.Y.Z and above the latest release; HEAD
+    is on main (under gitflow, with develop merged); no tracked file has uncommitted changes; the tag is
+    free. A failed --push exits 1: the tag exists locally, push it with `git push REMOTE TAG`.
     """
     from shipflow.branches import git_settings
     from shipflow.git import GitError, repo_root
+    from shipflow.masking import mask
     from shipflow.project import SettingsError, load_project
-    from shipflow.release import ReleaseError, make_release, plan_release
+    from shipflow.release import PushError, ReleaseError, make_release, plan_release
 
     if not version:
         raise Exit("release: give the version, e.g. `inv release --version 1.4.0`", code=2)
@@ -38,12 +40,16 @@ def release(c: Context, version: str = "", push: bool = False) -> None:
         plan = plan_release(root, version, settings.model, remote=settings.remote)
         make_release(root, plan, push_to=settings.remote if push else None)
     except (SettingsError, GitError, ReleaseError) as error:
-        raise Exit(f"release: {error}", code=2) from None
+        raise Exit(mask(f"release: {error}"), code=2) from None
+    except PushError as error:
+        raise Exit(mask(f"release: {error}"), code=1) from None
     since = f"since {plan.previous_tag}" if plan.previous_tag else "first release"
-    count = plan.message.count("\n- ")
-    print(f"tagged {plan.tag} on {plan.commit[:12]} ({count} commit(s) {since})")
+    commits = f"{plan.commit_count} commit(s)" if plan.commit_count else "no new commits"
+    print(f"tagged {plan.tag} on {plan.commit[:12]} ({commits} {since})")
     print(
-        f"pushed {plan.tag} to {settings.remote}"
-        if push
-        else f"push it with: git push {settings.remote} {plan.tag}"
+        mask(
+            f"pushed {plan.tag} to {settings.remote}"
+            if push
+            else f"push it with: git push {settings.remote} {plan.tag}"
+        )
     )
