@@ -43,21 +43,27 @@ class Project:
         return value
 
 
-def load_project(start: Path | None = None) -> Project:
-    """Read ``[tool.shipflow]`` from the project's pyproject.toml (an absent file or table is empty)."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML settings file's tables; a malformed file is one error naming the file, line and column."""
     import tomllib
 
-    root = find_project_root(start)
-    path = root / PYPROJECT
-    if not path.is_file():
-        return Project(root=root, settings={})
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise SettingsError(f"{path}: not valid TOML: {error}; fix the file and run again") from error
     except UnicodeDecodeError as error:
         raise SettingsError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+
+
+def load_project(start: Path | None = None) -> Project:
+    """Read ``[tool.shipflow]`` from the project's pyproject.toml (an absent file or table is empty)."""
+    root = find_project_root(start)
+    path = root / PYPROJECT
+    if not path.is_file():
+        return Project(root=root, settings={})
+    data = read_toml(path)
     tool = data.get("tool", {})
+
     settings = tool.get("shipflow", {}) if isinstance(tool, dict) else {}
     if not isinstance(settings, dict):
         raise SettingsError(f"{path}: [tool.shipflow] must be a table")

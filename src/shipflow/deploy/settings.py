@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipflow.project import SettingsError
+from shipflow.project import SettingsError, read_toml
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -270,17 +270,10 @@ def _check_upstream_template(path: Path, app: str) -> None:
 
 def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -> DeploySettings:
     """Read and check ``deploy/deploy.toml`` under the project ``root``."""
-    import tomllib
-
     path = root / DEPLOY_SETTINGS
     if not path.is_file():
         raise SettingsError(f"{path}: not found; create it (see README, 'Deploys', or run `shipflow init`)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise SettingsError(f"{path}: not valid TOML: {error}") from error
-    except UnicodeDecodeError as error:
-        raise SettingsError(f"{path}: not UTF-8 text (byte {error.start})") from error
+    data = read_toml(path)
     reader = _Reader(path, os.environ if environ is None else environ)
     app = reader.get(data, "", "app", str, None)
     if not app or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", app):
