@@ -471,15 +471,35 @@ def _image_for(host: Host, repository: str, wanted: str) -> str:
     return f"{repository}:{matches[0] if matches else wanted}"
 
 
+def _last_deploy_never_switched(d: Deployment, active: SlotState) -> bool:
+    """Whether the host's last deploy or rollback failed while ``active`` kept serving (before its switch)."""
+    records = audit.read(d.host, commands.audit_log_path(d.target))
+    last = next((r for r in reversed(records) if r.action in ("deploy", "rollback")), None)
+    return last is not None and last.result == "failed" and last.from_sha == active.sha
+
+
 def rollback(d: Deployment, to: str | None = None, image_repository: str | None = None) -> Outcome:
     """Back to the previous release: its kept container when it exists (instant), else its image."""
 
     def body(state: HostState) -> Outcome:
         started = time.monotonic()
         active = state.active_state
+        if (
+            to is None
+            and active is not None
+            and active.release is not None
+            and _last_deploy_never_switched(d, active)
+        ):
+            # Undoing a deploy that failed before its switch: this host still serves what it served before,
+            # so there is nothing to change here (not even nginx, which may be what failed).
+            d.reporter.line(
+                f"  the last deploy here failed before switching: {_short(active.sha)} still serves"
+            )
+            return Outcome("rollback", active.release, active.slot, None, False, time.monotonic() - started)
         spare_slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
         spare = state.of(spare_slot)
         kept = spare.release
+
         wanted_kept = kept is not None and (to is None or kept.sha.startswith(to) or kept.version == to)
         if kept is not None and wanted_kept:
             release, reuse = kept, True
