@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ssh_support import server_nginx_conf
+
 NETNS_DIR = Path("/run/netns")
 
 
@@ -207,29 +209,8 @@ def _mounts_under(folder: Path) -> list[str]:
 
 
 def _nginx_conf(server: NamespaceServer, upstream: Path) -> str:
-    prefix = server.nginx_prefix
-    return f"""\
-worker_processes 2;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/spool/body;
-    proxy_temp_path {prefix}/spool/proxy;
-    fastcgi_temp_path {prefix}/spool/fastcgi;
-    uwsgi_temp_path {prefix}/spool/uwsgi;
-    scgi_temp_path {prefix}/spool/scgi;
-    include {upstream};
-    server {{
-        listen {server.nginx_port};
-        location / {{
-            proxy_pass http://{upstream.stem.removesuffix("_upstream")}_backend;
-            add_header X-Shipflow-Upstream $upstream_addr always;
-        }}
-    }}
-}}
-"""
+    app = upstream.stem.removesuffix("_upstream")
+    return server_nginx_conf(server.nginx_prefix, upstream, app, listen=str(server.nginx_port))
 
 
 def _sshd_config(server: NamespaceServer) -> str:

@@ -132,16 +132,9 @@ class ServerNginx:
         subprocess.run([*self.argv, "-s", "quit"], capture_output=True, check=False)
 
 
-def start_nginx(prefix: Path, app: str) -> ServerNginx:
-    """nginx as a prepared server runs it: the upstream include exists (routing nowhere yet)."""
-    port = free_port()
-    upstream = prefix / "conf.d" / f"{app}_upstream.conf"
-    upstream.parent.mkdir(parents=True)
-    for folder in ("logs", "spool"):
-        (prefix / folder).mkdir()
-    upstream.write_text(f"upstream {app}_backend {{\n    server 127.0.0.1:1;\n}}\n")
-    (prefix / "nginx.conf").write_text(
-        f"""\
+def server_nginx_conf(prefix: Path, upstream: Path, app: str, *, listen: str) -> str:
+    """A server's own nginx (not one shipflow writes): it includes the upstream file a deploy switches."""
+    return f"""\
 worker_processes 2;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -155,7 +148,7 @@ http {{
     scgi_temp_path {prefix}/spool/scgi;
     include {upstream};
     server {{
-        listen 127.0.0.1:{port};
+        listen {listen};
         location / {{
             proxy_pass http://{app}_backend;
             add_header X-Shipflow-Upstream $upstream_addr always;
@@ -163,7 +156,17 @@ http {{
     }}
 }}
 """
-    )
+
+
+def start_nginx(prefix: Path, app: str) -> ServerNginx:
+    """nginx as a prepared server runs it: the upstream include exists (routing nowhere yet)."""
+    port = free_port()
+    upstream = prefix / "conf.d" / f"{app}_upstream.conf"
+    upstream.parent.mkdir(parents=True)
+    for folder in ("logs", "spool"):
+        (prefix / folder).mkdir()
+    upstream.write_text(f"upstream {app}_backend {{\n    server 127.0.0.1:1;\n}}\n")
+    (prefix / "nginx.conf").write_text(server_nginx_conf(prefix, upstream, app, listen=f"127.0.0.1:{port}"))
     nginx = ServerNginx(prefix, port, upstream)
     _run(*nginx.argv)
     wait_for_port(port)
