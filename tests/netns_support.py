@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssh_support import server_nginx_conf
+from ssh_support import server_nginx_conf, sshd_config
 
 NETNS_DIR = Path("/run/netns")
 
@@ -214,24 +214,9 @@ def _nginx_conf(server: NamespaceServer, upstream: Path) -> str:
 
 
 def _sshd_config(server: NamespaceServer) -> str:
-    folder = server.folder
-    return f"""\
-Port {server.ssh_port}
-ListenAddress {server.address}
-HostKey {folder}/host_ed25519
-PidFile {folder}/sshd.pid
-AuthorizedKeysFile {folder}/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 50:30:100
-MaxSessions 50
-Subsystem sftp internal-sftp
-SetEnv DOCKER_HOST={server.docker_host}
-LogLevel ERROR
-"""
+    # Every ssh session's docker CLI talks to this server's own engine.
+    extra = f"SetEnv DOCKER_HOST={server.docker_host}\n"
+    return sshd_config(server.folder, server.ssh_port, server.address, extra=extra)
 
 
 @contextlib.contextmanager

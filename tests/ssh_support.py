@@ -76,18 +76,11 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
-def start_sshd(folder: Path) -> Sshd:
-    """sshd -D on a free port, key-only, root allowed by key, SFTP on."""
-    folder.mkdir(parents=True)
-    keygen(folder / "host_ed25519")
-    keygen(folder / "user_ed25519")
-    shutil.copy(folder / "user_ed25519.pub", folder / "authorized_keys")
-    port = free_port()
-    config = folder / "sshd_config"
-    config.write_text(
-        f"""\
+def sshd_config(folder: Path, port: int, address: str, *, extra: str = "") -> str:
+    """A test server's sshd: key-only, root by key, SFTP on; its keys and pid file live in ``folder``."""
+    return f"""\
 Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {address}
 HostKey {folder}/host_ed25519
 PidFile {folder}/sshd.pid
 AuthorizedKeysFile {folder}/authorized_keys
@@ -99,9 +92,19 @@ StrictModes no
 MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
-LogLevel ERROR
+{extra}LogLevel ERROR
 """
-    )
+
+
+def start_sshd(folder: Path) -> Sshd:
+    """sshd -D on a free port, key-only, root allowed by key, SFTP on."""
+    folder.mkdir(parents=True)
+    keygen(folder / "host_ed25519")
+    keygen(folder / "user_ed25519")
+    shutil.copy(folder / "user_ed25519.pub", folder / "authorized_keys")
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text(sshd_config(folder, port, "127.0.0.1"))
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
