@@ -28,7 +28,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssh_support import server_nginx_conf, sshd_config
+from ssh_support import (
+    commit_on_main_and_push,
+    production_toml,
+    server_nginx_conf,
+    sshd_config,
+    write_project,
+)
 
 NETNS_DIR = Path("/run/netns")
 
@@ -297,3 +303,37 @@ def _probe(address: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex((address, port)) == 0
+
+
+def make_namespace_project(
+    root: Path,
+    folder: Path,
+    servers: list[NamespaceServer],
+    *,
+    app: str,
+    repository: str,
+    public_url: str,
+    pyproject_extra: str = "",
+) -> None:
+    """A project on main, pushed to a bare origin, whose production target is ``servers``.
+
+    They share every setting (as servers of one target do); ``folder/user_ed25519`` is the deployer's key.
+    """
+    known_hosts = folder / "known_hosts"
+    known_hosts.write_text("".join(server.known_hosts_line for server in servers))
+    first = servers[0]
+    target = production_toml(
+        app=app,
+        hosts=[server.address for server in servers],
+        port=first.ssh_port,
+        identity_file=folder / "user_ed25519",
+        known_hosts=known_hosts,
+        app_dir=first.root / "app",
+        slots=(18080, 18081),
+        upstream_path=first.root / "conf.d" / f"{app}_upstream.conf",
+        nginx_argv=["nginx", "-p", str(first.nginx_prefix), "-c", f"{first.nginx_prefix}/nginx.conf"],
+        nginx_pid_file=first.nginx_prefix / "nginx.pid",
+        public_url=public_url,
+    )
+    write_project(root, repository, target, pyproject_extra=pyproject_extra)
+    commit_on_main_and_push(root, folder / "origin.git", f"a project deployed to {len(servers)} server(s)")

@@ -211,6 +211,73 @@ class RemoteProject:
             subprocess.run(["docker", "rm", "--force", *names], capture_output=True, check=False)
 
 
+def write_project(root: Path, repository: str, target_toml: str, *, pyproject_extra: str = "") -> None:
+    """A project folder: pyproject's build image and branch model, the upstream template, deploy.toml."""
+    (root / "deploy" / "nginx").mkdir(parents=True)
+    shutil.copy(REPO / "deploy" / "nginx" / "upstream.conf.tmpl", root / "deploy" / "nginx")
+    build = f'[tool.shipflow.build]\nimage = "{repository}"\n{pyproject_extra}'
+    (root / "pyproject.toml").write_text(f'{build}\n[tool.shipflow.git]\nmodel = "gitflow"\n')
+    (root / ".gitignore").write_text(".shipflow/\n__pycache__/\n")
+    (root / "deploy" / "deploy.toml").write_text(target_toml)
+
+
+def production_toml(
+    *,
+    app: str,
+    hosts: list[str],
+    port: int,
+    identity_file: Path,
+    known_hosts: Path,
+    app_dir: Path,
+    slots: tuple[int, int],
+    upstream_path: Path,
+    nginx_argv: list[str],
+    nginx_pid_file: Path,
+    public_url: str,
+    deploy_timeout: int = 30,
+) -> str:
+    """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE."""
+    quoted_hosts = ", ".join(f'"{host}"' for host in hosts)
+    nginx = ", ".join(f'"{arg}"' for arg in nginx_argv)
+    return f"""\
+app = "{app}"
+container_port = 8000
+
+[health]
+deploy_timeout = {deploy_timeout}
+
+[targets.production]
+environment = "production"
+hosts = [{quoted_hosts}]
+port = {port}
+user = "root"
+identity_file = "{identity_file}"
+known_hosts = "{known_hosts}"
+app_dir = "{app_dir}"
+slots = [{slots[0]}, {slots[1]}]
+upstream_path = "{upstream_path}"
+nginx_test = [{nginx}, "-t", "-q"]
+nginx_reload = [{nginx}, "-s", "reload"]
+nginx_pid_file = "{nginx_pid_file}"
+public_url = "{public_url}"
+env_file_from = "PROD_ENV_FILE"
+drain_timeout = 10
+stop_timeout = 5
+"""
+
+
+def commit_on_main_and_push(root: Path, origin: Path, message: str) -> None:
+    """``root`` becomes a git repository on main, committed and pushed to a new bare ``origin``."""
+    _run("git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "config", "user.email", "test@example.invalid")
+    git(root, "config", "user.name", "shipflow test")
+    git(root, "remote", "add", "origin", str(origin))
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", message)
+    git(root, "push", "--quiet", "--set-upstream", "origin", "main")
+
+
 def make_remote_project(root: Path, server: Path, sshd: Sshd, repository: str) -> RemoteProject:
     """The project folder (a git repo on main with a bare origin) and the server side under ``server``."""
     app = f"sfssh-{uuid.uuid4().hex[:8]}"
@@ -220,47 +287,20 @@ def make_remote_project(root: Path, server: Path, sshd: Sshd, repository: str) -
     slots = (free_port(), free_port())
     app_dir = server / "app"
     (root / "envs").mkdir(parents=True)
-    (root / "deploy" / "nginx").mkdir(parents=True)
-    shutil.copy(REPO / "deploy" / "nginx" / "upstream.conf.tmpl", root / "deploy" / "nginx")
-    (root / "pyproject.toml").write_text(
-        f'[tool.shipflow.build]\nimage = "{repository}"\n\n[tool.shipflow.git]\nmodel = "gitflow"\n'
+    target = production_toml(
+        app=app,
+        hosts=["127.0.0.1"],
+        port=sshd.port,
+        identity_file=sshd.user_key,
+        known_hosts=known_hosts,
+        app_dir=app_dir,
+        slots=slots,
+        upstream_path=nginx.upstream_path,
+        nginx_argv=list(nginx.argv),
+        nginx_pid_file=nginx.prefix / "nginx.pid",
+        public_url=nginx.url,
+        deploy_timeout=20,
     )
-    (root / ".gitignore").write_text(".shipflow/\n__pycache__/\n")
-    nginx_argv = ", ".join(f'"{arg}"' for arg in nginx.argv)
-    (root / "deploy" / "deploy.toml").write_text(
-        f"""\
-app = "{app}"
-container_port = 8000
-
-[health]
-deploy_timeout = 20
-
-[targets.production]
-environment = "production"
-hosts = ["127.0.0.1"]
-port = {sshd.port}
-user = "root"
-identity_file = "{sshd.user_key}"
-known_hosts = "{known_hosts}"
-app_dir = "{app_dir}"
-slots = [{slots[0]}, {slots[1]}]
-upstream_path = "{nginx.upstream_path}"
-nginx_test = [{nginx_argv}, "-t", "-q"]
-nginx_reload = [{nginx_argv}, "-s", "reload"]
-nginx_pid_file = "{nginx.prefix}/nginx.pid"
-public_url = "{nginx.url}"
-env_file_from = "PROD_ENV_FILE"
-drain_timeout = 10
-stop_timeout = 5
-"""
-    )
-    origin = server / "origin.git"
-    _run("git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "config", "user.email", "test@example.invalid")
-    git(root, "config", "user.name", "shipflow test")
-    git(root, "remote", "add", "origin", str(origin))
-    project = RemoteProject(root, app, sshd, nginx, known_hosts, app_dir, slots)
-    project.commit("a project deployed over ssh")
-    git(root, "push", "--quiet", "--set-upstream", "origin", "main")
-    return project
+    write_project(root, repository, target)
+    commit_on_main_and_push(root, server / "origin.git", "a project deployed over ssh")
+    return RemoteProject(root, app, sshd, nginx, known_hosts, app_dir, slots)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 from deploy_support import CANARY_SECRET, base_image, build_release
-from netns_support import NamespaceServer, namespace_server
-from ssh_support import PRODUCTION_ENV, ServerNginx, git, keygen, start_nginx
-from support import REPO, run_shipflow, user_environ
+from netns_support import NamespaceServer, make_namespace_project, namespace_server
+from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
+from support import run_shipflow, user_environ
 
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
 
@@ -122,61 +122,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             balancer.upstream_path.write_text(f"upstream {APP}_backend {{\n{servers}}}\n")
             subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
             root = folder / "project"
-            make_project(root, folder, common, a, b, public_url=balancer.url)
+            make_namespace_project(
+                root, folder, [a, b], app=APP, repository=REPOSITORY, public_url=balancer.url
+            )
             yield Fleet(root, a, b, balancer)
     finally:
         balancer.stop()
-
-
-def make_project(
-    root: Path, folder: Path, common: Path, a: NamespaceServer, b: NamespaceServer, *, public_url: str
-) -> None:
-    """A git project on main, pushed to a bare origin, whose production target is both servers."""
-    known_hosts = folder / "known_hosts"
-    known_hosts.write_text(a.known_hosts_line + b.known_hosts_line)
-    (root / "deploy" / "nginx").mkdir(parents=True)
-    shutil.copy(REPO / "deploy" / "nginx" / "upstream.conf.tmpl", root / "deploy" / "nginx")
-    (root / "pyproject.toml").write_text(
-        f'[tool.shipflow.build]\nimage = "{REPOSITORY}"\n\n[tool.shipflow.git]\nmodel = "gitflow"\n'
-    )
-    (root / ".gitignore").write_text(".shipflow/\n__pycache__/\n")
-    nginx = f'"nginx", "-p", "{a.nginx_prefix}", "-c", "{a.nginx_prefix}/nginx.conf"'
-    (root / "deploy" / "deploy.toml").write_text(
-        f"""\
-app = "{APP}"
-container_port = 8000
-
-[health]
-deploy_timeout = 30
-
-[targets.production]
-environment = "production"
-hosts = ["{a.address}", "{b.address}"]
-port = {a.ssh_port}
-user = "root"
-identity_file = "{folder}/user_ed25519"
-known_hosts = "{known_hosts}"
-app_dir = "{common}/app"
-slots = [18080, 18081]
-upstream_path = "{common}/conf.d/{APP}_upstream.conf"
-nginx_test = [{nginx}, "-t", "-q"]
-nginx_reload = [{nginx}, "-s", "reload"]
-nginx_pid_file = "{a.nginx_prefix}/nginx.pid"
-public_url = "{public_url}"
-env_file_from = "PROD_ENV_FILE"
-drain_timeout = 10
-stop_timeout = 5
-"""
-    )
-    origin = folder / "origin.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(origin)], check=True)
-    git(root, "init", "--quiet", "--initial-branch=main")
-    git(root, "config", "user.email", "test@example.invalid")
-    git(root, "config", "user.name", "shipflow test")
-    git(root, "remote", "add", "origin", str(origin))
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "a project deployed to two servers")
-    git(root, "push", "--quiet", "--set-upstream", "origin", "main")
 
 
 def test_a_deploy_to_two_servers_sends_the_image_to_each_stops_at_a_failure_and_rolls_back_on_both(

@@ -5,8 +5,9 @@ release is built, written to a file with ``docker save -o`` and then REMOVED fro
 server really lacks it. The deploy is given that file (``--image-archive``, the CI artifact route); shipflow
 reads the image id from the archive, sees the server lacks it, gzips the archive over the SSH connection
 into ``gunzip | docker load`` on the server, and checks the id is there afterwards. The second deploy of
-the same image finds the id on the server and sends nothing. The default route (``docker save`` from the
-deployer's engine) feeds the same streaming function.
+the same image finds the id on the server and sends nothing. The default route (build HEAD, then
+``docker save`` from the deployer's engine) needs a server with an engine of its own:
+tests/test_deploy_ssh_head.py.
 """
 
 from __future__ import annotations

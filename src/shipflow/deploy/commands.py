@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipflow.deploy.settings import SLOT_NAMES
+from shipflow.imagebuild.plan import REVISION_LABEL, VERSION_LABEL
 from shipflow.project import SettingsError
 
 if TYPE_CHECKING:
@@ -38,6 +40,12 @@ class Release:
     image: str  # a reference docker can run: "app:<sha>" or an image id
     sha: str
     version: str
+
+    @classmethod
+    def from_labels(cls, reference: str, labels: Mapping[str, str]) -> Release:
+        """The release an image carries in the OCI labels ``inv build`` sets (else its tag names it)."""
+        sha = labels.get(REVISION_LABEL) or reference.rsplit(":", 1)[-1]
+        return cls(image=reference, sha=sha, version=labels.get(VERSION_LABEL) or sha[:12])
 
 
 def slots_of(target: TargetSettings) -> tuple[Slot, Slot]:

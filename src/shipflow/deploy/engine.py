@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from shipflow.report import Reporter
 
 VERIFY_SECONDS = 10.0
-OCI_REVISION = "org.opencontainers.image.revision"
-OCI_VERSION = "org.opencontainers.image.version"
 
 
 class DeployFailed(Exception):
@@ -93,9 +91,7 @@ def release_of_image(host: Host, reference: str) -> Release:
         raise DeployFailed(
             f"image {reference} is not on {host.name}: build it first (`inv build`) or pick another with --to"
         )
-    image_labels = json.loads(found.stdout or "null") or {}
-    sha = image_labels.get(OCI_REVISION) or reference.rsplit(":", 1)[-1]
-    return Release(image=reference, sha=sha, version=image_labels.get(OCI_VERSION) or sha[:12])
+    return Release.from_labels(reference, json.loads(found.stdout or "null") or {})
 
 
 def _ensure_image(d: Deployment, release: Release) -> None:

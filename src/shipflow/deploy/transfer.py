@@ -24,15 +24,13 @@ from shipflow.hosts.dryrun import DryRunHost
 from shipflow.imagefacts import host_has_image
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from shipflow.hosts.base import CommandResult, Host
     from shipflow.report import Reporter
 
 CHUNK = 256 * 1024
 PROGRESS_EVERY = 2.0
-OCI_REVISION = "org.opencontainers.image.revision"
-OCI_VERSION = "org.opencontainers.image.version"
 
 
 class TransferFailed(HostError):
@@ -114,11 +112,6 @@ class LocalImage:
         return self.image_id.removeprefix("sha256:")[:12]
 
 
-def _release(reference: str, labels: Mapping[str, str]) -> Release:
-    sha = labels.get(OCI_REVISION) or reference.rsplit(":", 1)[-1]
-    return Release(image=reference, sha=sha, version=labels.get(OCI_VERSION) or sha[:12])
-
-
 def docker_save_stream(reference: str) -> Iterator[bytes]:
     """The bytes of ``docker save REFERENCE`` from this machine's engine (``DOCKER_HOST`` applies)."""
     with subprocess.Popen(
@@ -153,7 +146,7 @@ def engine_image(reference: str) -> LocalImage:
         )
     facts = json.loads(done.stdout)
     return LocalImage(
-        release=_release(reference, facts.get("labels") or {}),
+        release=Release.from_labels(reference, facts.get("labels") or {}),
         image_id=facts["id"],
         source=lambda: docker_save_stream(reference),
         origin="the local docker engine (docker save)",
@@ -183,7 +176,7 @@ def archive_image(path: Path) -> LocalImage:
     labels = (json.loads(config_bytes).get("config") or {}).get("Labels") or {}
     tags = manifest[0].get("RepoTags") or []
     return LocalImage(
-        release=_release(tags[0] if tags else image_id, labels),
+        release=Release.from_labels(tags[0] if tags else image_id, labels),
         image_id=image_id,
         source=lambda: _file_chunks(path),
         origin=str(path),
