@@ -9,7 +9,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SYSTEM_PACKAGES=(git curl ca-certificates iproute2 docker.io nginx openssh-server openssh-client debootstrap postgresql)
+SYSTEM_PACKAGES=(git curl ca-certificates iproute2 docker.io nginx openssh-server openssh-client debootstrap postgresql
+  docker-registry)
 DOCKERD_LOG=/var/log/dockerd.log
 installed=()
 present=()
@@ -136,7 +137,18 @@ install_shipflow() {
   if [ "$had" = yes ]; then present+=("shipflow[dev] (refreshed)"); else installed+=("shipflow[dev]"); fi
 }
 
+# Debian's docker-registry package starts a service on :5000 of every interface where systemd runs; the
+# tests start their own registries inside network namespaces, so that one is stopped and disabled.
+keep_registry_service_off() {
+  command -v systemctl >/dev/null 2>&1 || return 0
+  if systemctl is-enabled --quiet docker-registry 2>/dev/null || systemctl is-active --quiet docker-registry 2>/dev/null; then
+    say "stopping and disabling the docker-registry service (it listens on every interface)"
+    as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+}
+
 install_system_packages
+keep_registry_service_off
 start_docker
 start_postgresql
 enable_pyenv_pythons

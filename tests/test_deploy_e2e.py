@@ -88,8 +88,9 @@ def test_deploy_under_load_switches_releases_with_zero_failed_requests(
 def test_a_release_that_never_gets_healthy_is_removed_and_the_old_one_keeps_serving(
     project: DeployProject, releases: dict[str, ServiceRelease]
 ) -> None:
-    deployed(project, releases["v1"])
-    deployed(project, releases["v2"])
+    v1, v2 = releases["v1"], releases["v2"]
+    deployed(project, v1)
+    deployed(project, v2)
 
     done, load = under_load(project, ["deploy.local", "--image", releases["broken"].image])
 
@@ -97,8 +98,20 @@ def test_a_release_that_never_gets_healthy_is_removed_and_the_old_one_keeps_serv
     assert "did not pass its health check at /health within 8 s" in done.stderr
     assert "last log lines" in done.stdout
     assert load.failed == 0, load.failures
-    assert project.served_sha() == releases["v2"].sha
-    assert releases["broken"].sha not in [sha for _, sha in project.containers().values()]
+    assert project.served_sha() == v2.sha
+    # The kept v1 had made room for the candidate in its slot; it is back, so rollback is still instant.
+    assert project.containers() == {
+        f"{project.app}-local-blue": (False, v1.sha),
+        f"{project.app}-local-green": (True, v2.sha),
+    }
+
+    stay = project.shipflow("deploy.rollback", "--env", "local")  # undoing the failed deploy: nothing to do
+    back = project.shipflow("deploy.rollback", "--env", "local", "--to", "v1")
+
+    assert stay.returncode == 0 and "the last deploy here failed before switching" in stay.stdout
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"{project.app}-local-blue (existing container)" in back.stdout
+    assert project.served_sha() == v1.sha
 
 
 def test_a_broken_upstream_template_fails_nginx_t_and_the_old_file_is_restored(
@@ -182,6 +195,36 @@ def test_a_deploy_killed_in_the_middle_converges_when_run_again(
     assert project.served_sha() == releases["v2"].sha
     running = sorted(sha for running, sha in project.containers().values() if running)
     assert running == [releases["v2"].sha]
+
+
+def test_a_deploy_killed_while_the_kept_release_is_aside_puts_it_back_on_the_next_run(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    v1, v2 = releases["v1"], releases["v2"]
+    deployed(project, v1)
+    deployed(project, v2)
+    command = [sys.executable, "-u", "-m", "shipflow", "deploy.local", "--image", releases["broken"].image]
+    victim = subprocess.Popen(
+        command, cwd=project.root, env=user_environ(), stdout=subprocess.PIPE, text=True
+    )
+    assert victim.stdout is not None
+    for line in victim.stdout:
+        if line.strip().startswith("health"):  # v1 is aside, the candidate runs in its slot
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert f"{project.app}-local-blue-aside" in project.containers()
+
+    back = project.shipflow("deploy.rollback", "--env", "local")
+
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"put {project.app}-local-blue back from an unfinished deploy" in back.stdout
+    assert f"{project.app}-local-blue (existing container)" in back.stdout
+    assert project.served_sha() == v1.sha
+    assert project.containers() == {
+        f"{project.app}-local-blue": (True, v1.sha),
+        f"{project.app}-local-green": (False, v2.sha),
+    }
 
 
 def test_dry_run_prints_the_plan_with_secrets_masked_and_changes_nothing(

@@ -23,7 +23,15 @@ from pathlib import Path
 
 import pytest
 from deploy_support import CANARY_SECRET, base_image, build_release
-from ssh_support import RemoteProject, Sshd, fingerprint_of, git, make_remote_project, start_sshd
+from ssh_support import (
+    PRODUCTION_ENV,
+    RemoteProject,
+    Sshd,
+    fingerprint_of,
+    git,
+    make_remote_project,
+    start_sshd,
+)
 
 from shipflow.loadgen import LoadGenerator
 
@@ -279,3 +287,84 @@ def test_with_a_registry_nothing_is_pushed_before_approval_and_a_dry_run_prints_
     for reference in (f"{REPOSITORY}:{sha}", remote):
         inspect = subprocess.run(["docker", "image", "inspect", reference], capture_output=True, check=False)
         assert inspect.returncode != 0, f"{reference} was loaded or tagged by a refused or dry-run deploy"
+
+
+def test_force_deploys_from_a_feature_branch_with_a_loud_warning_that_the_audit_keeps(
+    project: RemoteProject, archives: dict[str, tuple[Path, str]]
+) -> None:
+    archive, sha = archives["v1"]
+    git(project.root, "checkout", "--quiet", "-b", "feature/login")
+
+    forced = ship(project, archive, "--force")
+
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "!!! WARNING: --force: deploying to production although production deploys from 'main'" in (
+        forced.stdout
+    )
+    assert served_sha(project) == sha
+    audit = project.shipflow("deploy.audit", "--env", "production", "--json")
+    (record,) = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert record["result"] == "ok" and record["to_sha"] == sha
+    assert any("deploys from 'main'" in reason for reason in record["extra"]["forced"])
+
+
+def test_staging_deploys_from_develop_under_gitflow_and_refuses_main(
+    project: RemoteProject, archives: dict[str, tuple[Path, str]]
+) -> None:
+    archive, sha = archives["v1"]
+    settings = project.root / "deploy" / "deploy.toml"
+    text = settings.read_text()
+    text = text.replace(
+        '[targets.production]\nenvironment = "production"', '[targets.staging]\nenvironment = "staging"'
+    )
+    settings.write_text(text.replace('env_file_from = "PROD_ENV_FILE"', 'env_file_from = "STAGING_ENV_FILE"'))
+    project.commit("a staging target")
+    git(project.root, "push", "--quiet")
+    env_file = PRODUCTION_ENV.replace("ENV=production", "ENV=staging")
+
+    from_main = project.shipflow("deploy.staging", "--image-archive", str(archive), STAGING_ENV_FILE=env_file)
+
+    assert from_main.returncode == 2, from_main.stdout + from_main.stderr
+    assert (
+        "staging deploys from 'develop' under the gitflow model, not from branch 'main'" in from_main.stderr
+    )
+    assert project.containers() == []
+
+    git(project.root, "checkout", "--quiet", "-b", "develop")
+    from_develop = project.shipflow(
+        "deploy.staging", "--image-archive", str(archive), STAGING_ENV_FILE=env_file
+    )
+
+    assert from_develop.returncode == 0, from_develop.stdout + from_develop.stderr
+    assert "pass --yes" not in from_develop.stderr  # approval is production's
+    assert served_sha(project) == sha
+    assert project.containers() == [f"{project.app}-staging-blue"]
+
+
+def test_a_lock_held_elsewhere_refuses_the_deploy_until_deploy_unlock_clears_it(
+    project: RemoteProject, archives: dict[str, tuple[Path, str]]
+) -> None:
+    archive, sha = archives["v1"]
+    state = project.app_dir / ".shipflow"
+    state.mkdir(parents=True)
+    (state / "deploy.lock").write_text(
+        '{"user": "ci", "machine": "runner-7", "pid": 4242, "command": "inv deploy.prod",'
+        ' "started_at": "2026-11-21T08:00:00+00:00"}'
+    )
+
+    locked = ship(project, archive)
+
+    assert locked.returncode == 3, locked.stdout + locked.stderr
+    assert "locked by ci@runner-7 pid 4242" in locked.stderr and "active lock" in locked.stderr
+    assert project.containers() == []
+
+    unlocked = project.shipflow("deploy.unlock", "--env", "production")
+
+    assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
+    assert "unlocked: removed the lock of ci@runner-7 pid 4242" in unlocked.stdout
+    assert not (state / "deploy.lock").exists()
+    shipped = ship(project, archive)
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    assert served_sha(project) == sha
+    audit = project.shipflow("deploy.audit", "--env", "production", "--json")
+    assert [json.loads(line)["action"] for line in audit.stdout.splitlines()] == ["unlock", "deploy"]

@@ -1,6 +1,6 @@
 """The default production deploy, end to end: ``inv deploy.prod --yes`` with no image given builds the
 project's HEAD on this machine's docker engine and streams ``docker save`` of it over SSH into the server's
-engine.
+engine; with a registry configured, it pushes the build there and the server pulls it.
 
 The server is a network namespace with its own docker engine, sshd and nginx (tests/netns_support.py), so
 its engine starts without the image and a transfer is observable: the image id the server ends up with is
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 import tomllib
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +24,17 @@ from pathlib import Path
 import pytest
 from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image
 from netns_support import NamespaceServer, make_namespace_project, namespace_server
+from registry_support import registry_on
 from ssh_support import PRODUCTION_ENV, ServerNginx, git, keygen, start_nginx
 from support import REPO, run_shipflow, user_environ
 
 from shipflow.loadgen import LoadGenerator
 
-pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
+pytestmark = [
+    pytest.mark.ssh,
+    pytest.mark.e2e,
+    pytest.mark.needs("sshd", "docker", "nginx", "git", "registry"),
+]
 
 REPOSITORY = f"shipflow-head-{uuid.uuid4().hex[:6]}"
 APP = f"sfhead-{uuid.uuid4().hex[:8]}"
@@ -184,3 +190,30 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
     assert records[2]["extra"]["transfer"].startswith("sent ")
     assert records[2]["extra"]["smoke"].startswith(f"GET {shipped.balancer.url}/health: 200")
     assert CANARY_SECRET not in audit.stdout
+
+
+def test_with_a_registry_the_build_is_pushed_from_here_and_pulled_by_the_server(
+    shipped: Shipped, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with registry_on(shipped.server, tmp_path_factory.mktemp("registry") / "registry") as registry:
+        settings = shipped.root / "deploy" / "deploy.toml"
+        settings.write_text(settings.read_text() + f'registry = "{registry}/team"\n')
+        sha = shipped.commit_and_push("releases go through a registry")
+        remote = f"{registry}/team/{REPOSITORY}:{sha}"
+
+        done = shipped.shipflow("deploy.prod", "--yes")
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"docker push {remote}" in done.stdout
+        assert "streaming" not in done.stdout and "sent " not in done.stdout
+        built_here = local_image_id(f"{REPOSITORY}:{sha}")
+        assert built_here in shipped.server.image_ids()
+        tags = shipped.server.docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert f"{REPOSITORY}:{sha}" in tags and remote in tags  # pulled, and tagged under its own name
+        tags_url = f"http://{registry}/v2/team/{REPOSITORY}/tags/list"
+        with urllib.request.urlopen(tags_url, timeout=5) as listed:
+            assert sha in json.loads(listed.read())["tags"]  # the registry holds the release
+        assert shipped.served_sha() == sha
+        audit = shipped.shipflow("deploy.audit", "--env", "production", "--json", "-n", "1")
+        (record,) = [json.loads(line) for line in audit.stdout.splitlines()]
+        assert record["to_sha"] == sha and record["extra"]["transfer"] == "pulled from the registry"

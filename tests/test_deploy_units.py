@@ -284,3 +284,20 @@ def test_two_deploys_taking_over_the_same_stale_lock_do_not_both_hold_it(tmp_pat
     assert lock.read_holder(host, path) == first
     lock.release(host, path, first)
     assert host.read_file(path) is None
+
+
+def test_a_set_aside_release_keeps_its_env_file_apart_and_moving_a_missing_file_is_no_error(
+    settings: DeploySettings, tmp_path: Path
+) -> None:
+    target = settings.target("local")
+    blue, _ = commands.slots_of(target)
+    assert commands.aside_name("app-production-blue") == "app-production-blue-aside"
+    assert commands.aside_env_file_path(target, blue) != commands.env_file_path(target, blue)
+    source, destination = tmp_path / "blue.env", tmp_path / "blue.aside.env"
+    source.write_text("SECRET_KEY=x\n")
+
+    moved = subprocess.run(commands.move_file_if_present(str(source), str(destination)), check=False)
+    again = subprocess.run(commands.move_file_if_present(str(source), str(destination)), check=False)
+
+    assert moved.returncode == 0 and again.returncode == 0
+    assert not source.exists() and destination.read_text() == "SECRET_KEY=x\n"

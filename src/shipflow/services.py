@@ -1,4 +1,4 @@
-"""Whether the real services some tests use (docker, nginx, sshd, PostgreSQL, git) are here.
+"""Whether the real services some tests use (docker, nginx, sshd, PostgreSQL, git, a registry) are here.
 
 Each check is quick (a binary on the search path, or a ping with a short timeout) and returns what is
 missing and how to set it up, so a test of an enabled group can fail with a message that says what to do.
@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-KNOWN_SERVICES = ("docker", "nginx", "sshd", "postgres", "git")
+KNOWN_SERVICES = ("docker", "nginx", "sshd", "postgres", "git", "registry")
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 POSTGRES_HOST = "127.0.0.1"
 DEFAULT_POSTGRES_PORT = 5432
@@ -70,14 +70,14 @@ def _docker() -> ServiceStatus:
     return ServiceStatus("docker", "", setup)
 
 
-def _binary(name: str, what: str, package: str) -> Callable[[], ServiceStatus]:
+def _binary(name: str, what: str, package: str, service: str | None = None) -> Callable[[], ServiceStatus]:
     def check() -> ServiceStatus:
         setup = f"run 'bash scripts/setup.sh' (installs {package})"
         if find_binary(name) is None:
             return ServiceStatus(
-                name, f"{what} is not installed (no '{name}' on PATH or in /usr/sbin)", setup
+                service or name, f"{what} is not installed (no '{name}' on PATH or in /usr/sbin)", setup
             )
-        return ServiceStatus(name, "", setup)
+        return ServiceStatus(service or name, "", setup)
 
     return check
 
@@ -114,6 +114,7 @@ CHECKS: dict[str, Callable[[], ServiceStatus]] = {
     "sshd": _binary("sshd", "sshd", "openssh-server"),
     "postgres": _postgres,
     "git": _binary("git", "git", "git"),
+    "registry": _binary("docker-registry", "the image registry", "docker-registry", "registry"),
 }
 
 

@@ -65,8 +65,22 @@ def container_name(settings: DeploySettings, target: TargetSettings, slot: Slot)
     return f"{settings.app}-{target.environment}-{slot.name}"
 
 
+def aside_name(container: str) -> str:
+    """Where a slot's older release waits while a new candidate runs in its slot."""
+    return f"{container}-aside"
+
+
 def env_file_path(target: TargetSettings, slot: Slot) -> str:
     return f"{target.state_dir}/env/{slot.name}.env"
+
+
+def aside_env_file_path(target: TargetSettings, slot: Slot) -> str:
+    """The env file of a slot's container while it is set aside (back in its slot, it mounts the slot's)."""
+    return f"{target.state_dir}/env/{slot.name}.aside.env"
+
+
+def move_file_if_present(source: str, destination: str) -> list[str]:
+    return ["sh", "-c", 'if [ -e "$1" ]; then mv -f "$1" "$2"; fi', "sh", source, destination]
 
 
 def audit_log_path(target: TargetSettings) -> str:
@@ -203,6 +217,10 @@ def stop_container(name: str, timeout: int) -> list[str]:
 
 def remove_container(name: str) -> list[str]:
     return ["docker", "rm", "--force", "--volumes", name]
+
+
+def rename_container(name: str, new_name: str) -> list[str]:
+    return ["docker", "rename", name, new_name]
 
 
 def container_logs(name: str, lines: int = 30) -> list[str]:

@@ -124,9 +124,7 @@ def _uid_in_image(d: Deployment, image: str, name: str) -> str:
     return uid
 
 
-def _start_candidate(d: Deployment, slot: Slot, state: SlotState, release: Release) -> None:
-    if state.exists:
-        _run(d, commands.remove_container(state.container))
+def _start_candidate(d: Deployment, slot: Slot, release: Release) -> None:
     revision = d.audit_extra.get(migration.AFTER)
     extra = {migration.REVISION_LABEL: revision} if revision else {}
     _run(
@@ -181,12 +179,61 @@ def _best_effort(d: Deployment, what: str, action: Callable[[], None]) -> None:
         d.reporter.line(f"  warning: could not {what}: {error}")
 
 
-def _set_aside(d: Deployment, container: str, *, kept_release: bool) -> None:
-    """A candidate that failed: removed, unless it is a kept release (a rollback's), which is only stopped."""
+def _set_aside(
+    d: Deployment, candidate: SlotState, *, kept_release: bool, started: bool, moved: bool
+) -> None:
+    """After a failure: a kept release (a rollback's) is only stopped; a new candidate is removed, and the
+    release it had moved aside (``moved``) gets its slot back, env file included."""
+    container = candidate.container
     if kept_release:
         _best_effort(d, f"stop {container}", lambda: _run(d, commands.stop_container(container, 0)))
-    else:
+        return
+    if started:
         _best_effort(d, f"remove {container}", lambda: _run(d, commands.remove_container(container)))
+    if moved:
+        _best_effort(d, f"put {container} back", lambda: _put_back(d, candidate.slot, container))
+
+
+def _step_aside(d: Deployment, slot: Slot, state: SlotState) -> None:
+    """The slot's older release makes room rather than being removed, so that a failed deploy can put it
+    back and a rollback afterwards still finds its container (and its env file)."""
+    if state.running:
+        _run(d, commands.stop_container(state.container, d.target.stop_timeout))
+    env_file = commands.env_file_path(d.target, slot)
+    _run(d, commands.move_file_if_present(env_file, commands.aside_env_file_path(d.target, slot)))
+    _run(d, commands.rename_container(state.container, commands.aside_name(state.container)))
+
+
+def _put_back(d: Deployment, slot: Slot, container: str) -> None:
+    _run(d, commands.rename_container(commands.aside_name(container), container))
+    aside_env = commands.aside_env_file_path(d.target, slot)
+    _run(d, commands.move_file_if_present(aside_env, commands.env_file_path(d.target, slot)))
+
+
+def _drop_aside(d: Deployment, slot: Slot, container: str) -> None:
+    """After a switch: the release the candidate replaced is two releases old, so it goes."""
+    aside = commands.aside_name(container)
+    _best_effort(d, f"remove {aside}", lambda: _run(d, commands.remove_container(aside)))
+    _best_effort(
+        d, "remove its env file", lambda: _run(d, ["rm", "-f", commands.aside_env_file_path(d.target, slot)])
+    )
+
+
+def _settle_asides(d: Deployment, state: HostState) -> HostState:
+    """Finish what a killed deploy left: an aside goes back to its slot, unless that slot now serves."""
+    if not state.asides:
+        return state
+    for slot_state in state.slots:
+        if commands.aside_name(slot_state.container) not in state.asides:
+            continue
+        if state.active == slot_state.slot:  # the new release switched: the older one is not kept
+            _drop_aside(d, slot_state.slot, slot_state.container)
+            continue
+        if slot_state.exists:  # the candidate that never switched
+            _run(d, commands.remove_container(slot_state.container))
+        _put_back(d, slot_state.slot, slot_state.container)
+        d.reporter.line(f"  put {slot_state.container} back from an unfinished deploy")
+    return read_state(d.host, d.settings, d.target)
 
 
 def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
@@ -284,17 +331,23 @@ def _activate(
     if not reuse_container:
         with d.reporter.step("image", release.image):
             _ensure_image(d, release)
-        with d.reporter.step("env file", f"{path} (0600)"):
-            _write_env_file(d, path, release)
-        if migrate and d.settings.migrate == "before-switch":
-            _migrate(d, slot, release)
-        for command in d.pre_switch:
-            with d.reporter.step("hook", " ".join(command)):
-                _run(d, commands.one_off(d.settings, d.target, slot, release, command))
+    started = moved = False
     try:
         if not reuse_container:
+            if candidate.exists:
+                with d.reporter.step("aside", f"{candidate.container} ({_short(candidate.sha)}) makes room"):
+                    _step_aside(d, slot, candidate)
+                moved = True
+            with d.reporter.step("env file", f"{path} (0600)"):
+                _write_env_file(d, path, release)
+            if migrate and d.settings.migrate == "before-switch":
+                _migrate(d, slot, release)
+            for command in d.pre_switch:
+                with d.reporter.step("hook", " ".join(command)):
+                    _run(d, commands.one_off(d.settings, d.target, slot, release, command))
             with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
-                _start_candidate(d, slot, candidate, release)
+                started = True
+                _start_candidate(d, slot, release)
         elif not candidate.running:
             with d.reporter.step("start", f"{candidate.container} (existing container)"):
                 _run(d, commands.start_container(candidate.container))
@@ -303,10 +356,12 @@ def _activate(
         healthy_at = time.monotonic()
         switched = _switch_verify(d, slot)
     except BaseException:
-        _set_aside(d, candidate.container, kept_release=reuse_container)
+        _set_aside(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = time.monotonic() - healthy_at
     _drain_and_stop(d, switched, old)
+    if moved:
+        _drop_aside(d, slot, candidate.container)
     return (passed.seconds if passed else None), (None if d.dry_run else cutover)
 
 
@@ -327,7 +382,7 @@ def _locked(d: Deployment, action: str, body: Callable[[HostState], Outcome]) ->
     state: HostState | None = None
     try:
         with d.reporter.step("read state"):
-            state = read_state(d.host, d.settings, d.target)
+            state = _settle_asides(d, read_state(d.host, d.settings, d.target))
         outcome = body(state)
     except BaseException as error:
         detail = str(error) or type(error).__name__
@@ -546,6 +601,9 @@ def remove(d: Deployment) -> list[str]:
         if slot_state.exists:
             _run(d, commands.remove_container(slot_state.container))
             removed.append(slot_state.container)
+    for aside in sorted(state.asides):
+        _run(d, commands.remove_container(aside))
+        removed.append(aside)
     if d.target.is_local and (d.dry_run or proxy.master_pid(d.host, d.target) is not None):
         _run(d, commands.nginx_stop(d.target))
         removed.append("local nginx")

@@ -67,6 +67,7 @@ def ssh_target(
         user=target.user,
         identity_file=target.identity_file,
         private_key=key_text,
+        private_key_from=target.identity_key_from or "the environment",
         known_hosts=target.known_hosts,
         trust_new_host=trust_new_host,
     )

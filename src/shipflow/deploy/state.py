@@ -47,6 +47,7 @@ class HostState:
     active: Slot | None
     upstream_text: str | None
     slots: tuple[SlotState, SlotState]
+    asides: frozenset[str] = frozenset()  # slots' containers set aside by a deploy that did not finish
 
     def of(self, slot: Slot) -> SlotState:
         return next(state for state in self.slots if state.slot == slot)
@@ -77,9 +78,15 @@ def read_state(host: Host, settings: DeploySettings, target: TargetSettings) -> 
     active = commands.slot_for_port(target, port) if port is not None else None
     slots = commands.slots_of(target)
     names = [commands.container_name(settings, target, slot) for slot in slots]
-    found = parse_inspect(host.query(commands.inspect_containers(names)).stdout)
+    asides = [commands.aside_name(name) for name in names]
+    found = parse_inspect(host.query(commands.inspect_containers(names + asides)).stdout)
     states = tuple(
         SlotState(slot, name, True, *found[name]) if name in found else SlotState(slot, name)
         for slot, name in zip(slots, names, strict=True)
     )
-    return HostState(active=active, upstream_text=upstream_text, slots=(states[0], states[1]))
+    return HostState(
+        active=active,
+        upstream_text=upstream_text,
+        slots=(states[0], states[1]),
+        asides=frozenset(name for name in asides if name in found),
+    )

@@ -45,6 +45,7 @@ class SshTarget:
     user: str | None = None
     identity_file: str | None = None
     private_key: str | None = field(default=None, repr=False)
+    private_key_from: str = "the environment"  # where the key text came from, e.g. PROD_SSH_KEY
     known_hosts: str | None = None
     trust_new_host: bool = False
     connect_timeout: float = 10.0
@@ -101,7 +102,7 @@ def _host_key_policy(target: SshTarget) -> Any:
     return Policy()
 
 
-def _load_private_key(text: str, display: str) -> Any:
+def _load_private_key(text: str, display: str, source: str) -> Any:
     import io
 
     import paramiko
@@ -111,7 +112,7 @@ def _load_private_key(text: str, display: str) -> Any:
             return kind.from_private_key(io.StringIO(text.strip() + "\n"))
         except (paramiko.SSHException, ValueError):
             continue
-    raise SshError(f"ssh {display}: the private key given in the environment is not an unencrypted "
+    raise SshError(f"ssh {display}: the private key in {source} is not an unencrypted "
                    "ed25519, ECDSA or RSA key in OpenSSH/PEM format")  # fmt: skip
 
 
@@ -147,7 +148,7 @@ class SshHost:
         if target.identity_file:
             kwargs["key_filename"] = [str(Path(target.identity_file).expanduser())]
         if target.private_key:
-            kwargs["pkey"] = _load_private_key(target.private_key, self.name)
+            kwargs["pkey"] = _load_private_key(target.private_key, self.name, target.private_key_from)
         connection = Connection(
             target.host,
             user=target.login,
@@ -178,7 +179,14 @@ class SshHost:
             ) from None
         except SshError:
             raise
-        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as error:
+        except paramiko.SSHException as error:
+            if "No authentication methods available" not in str(error):
+                raise SshError(f"ssh {self.name}: cannot connect: {error}") from None
+            raise SshError(
+                f"ssh {self.name}: authentication failed: no key to offer. Name identity_file or "
+                "identity_key_from in the target, or add a key to ssh-agent (SSH_AUTH_SOCK)"
+            ) from None
+        except (TimeoutError, OSError, EOFError) as error:
             detail = str(error) or type(error).__name__
             raise SshError(f"ssh {self.name}: cannot connect: {detail}") from None
         transport = client.get_transport()
