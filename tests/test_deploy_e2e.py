@@ -173,20 +173,25 @@ def test_two_deploys_at_once_exactly_one_proceeds(
     assert project.served_sha() == releases["v2"].sha
 
 
-def test_a_deploy_killed_in_the_middle_converges_when_run_again(
-    project: DeployProject, releases: dict[str, ServiceRelease]
-) -> None:
-    deployed(project, releases["v1"])
-    command = [sys.executable, "-u", "-m", "shipflow", "deploy.local", "--image", releases["v2"].image]
+def kill_deploy_at(project: DeployProject, release: ServiceRelease, step: str) -> None:
+    """Start ``deploy.local`` of ``release`` and SIGKILL it as soon as it prints its ``step`` line."""
+    command = [sys.executable, "-u", "-m", "shipflow", "deploy.local", "--image", release.image]
     victim = subprocess.Popen(
         command, cwd=project.root, env=user_environ(), stdout=subprocess.PIPE, text=True
     )
     assert victim.stdout is not None
     for line in victim.stdout:
-        if line.strip().startswith("start"):  # the candidate runs; nginx has not switched yet
+        if line.strip().startswith(step):
             break
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+
+
+def test_a_deploy_killed_in_the_middle_converges_when_run_again(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+    kill_deploy_at(project, releases["v2"], "start")  # the candidate runs; nginx has not switched yet
 
     again = project.deploy(releases["v2"])
 
@@ -203,16 +208,7 @@ def test_a_deploy_killed_while_the_kept_release_is_aside_puts_it_back_on_the_nex
     v1, v2 = releases["v1"], releases["v2"]
     deployed(project, v1)
     deployed(project, v2)
-    command = [sys.executable, "-u", "-m", "shipflow", "deploy.local", "--image", releases["broken"].image]
-    victim = subprocess.Popen(
-        command, cwd=project.root, env=user_environ(), stdout=subprocess.PIPE, text=True
-    )
-    assert victim.stdout is not None
-    for line in victim.stdout:
-        if line.strip().startswith("health"):  # v1 is aside, the candidate runs in its slot
-            break
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    kill_deploy_at(project, releases["broken"], "health")  # v1 is aside, the candidate runs in its slot
     assert f"{project.app}-local-blue-aside" in project.containers()
 
     back = project.shipflow("deploy.rollback", "--env", "local")

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, base_image, build_release
+from deploy_support import CANARY_SECRET, base_image, build_release, remove_images
 from ssh_support import (
     PRODUCTION_ENV,
     RemoteProject,
@@ -30,7 +30,6 @@ from ssh_support import (
     fingerprint_of,
     git,
     make_remote_project,
-    start_sshd,
 )
 
 from shipflow.loadgen import LoadGenerator
@@ -38,13 +37,6 @@ from shipflow.loadgen import LoadGenerator
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
 
 REPOSITORY = f"shipflow-ssh-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd") / "sshd")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +52,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
         subprocess.run(["docker", "rmi", release.image], capture_output=True, check=True)
         made[name] = (path, release.sha)
     yield made
-    tags = subprocess.run(
-        ["docker", "image", "ls", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if tags:
-        subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True, check=False)
+    remove_images(REPOSITORY)
 
 
 @pytest.fixture

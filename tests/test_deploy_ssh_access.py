@@ -15,18 +15,11 @@ from pathlib import Path
 
 import pytest
 from deploy_support import free_port
-from ssh_support import RemoteProject, Sshd, make_remote_project, start_sshd
+from ssh_support import RemoteProject, Sshd, make_remote_project
 
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "git")]
 
 REPOSITORY = f"shipflow-access-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd") / "sshd")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image
+from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image, remove_images
 from netns_support import NamespaceServer, make_namespace_project, namespace_server
 from registry_support import registry_on
 from ssh_support import PRODUCTION_ENV, ServerNginx, git, keygen, start_nginx
@@ -128,14 +128,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shipped]:
             yield Shipped(root, server, balancer)
     finally:
         balancer.stop()
-        tags = subprocess.run(
-            ["docker", "image", "ls", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        if tags:
-            subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True, check=False)
+        remove_images(REPOSITORY)
 
 
 def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load(shipped: Shipped) -> None:
