@@ -71,6 +71,10 @@ class Sshd:
         kind, key = self.host_public.read_text().split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {key}\n"
 
+    def logins(self) -> int:
+        """How many SSH connections have authenticated so far (sshd logs one line each)."""
+        return (self.folder / "sshd.log").read_text(errors="replace").count("Accepted publickey")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
@@ -92,7 +96,7 @@ StrictModes no
 MaxStartups 50:30:100
 MaxSessions 50
 Subsystem sftp internal-sftp
-{extra}LogLevel ERROR
+{extra}LogLevel INFO
 """
 
 

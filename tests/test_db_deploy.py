@@ -105,3 +105,44 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(
     last = deploy_records(project)[-1]
     assert last["result"] == "failed"
     assert last["extra"]["db_revision_before"] == "0003"  # type: ignore[index]
+
+
+@pytest.fixture
+def on_start_project(tmp_path: Path) -> Iterator[DeployProject]:
+    made = make_project(tmp_path, REPOSITORY, deploy_timeout=15.0, migrate="on-start")
+    yield made
+    made.tear_down()
+
+
+def database_revision(project: DeployProject, slot: str) -> str:
+    """``alembic current`` inside the running container of ``slot``, against the database it uses."""
+    done = subprocess.run(
+        ["docker", "exec", f"{project.app}-local-{slot}", "python3", "-m", "alembic", "current"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.split()[0]
+
+
+def test_on_start_the_new_container_migrates_itself_and_a_failing_migration_never_gets_traffic(
+    on_start_project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    project = on_start_project
+    first = deployed(project, releases["v1"])
+
+    assert "  migrate " not in first.stdout  # no one-off container: the release's own start runs alembic
+    assert database_revision(project, "blue") == "0003"
+
+    broken = project.deploy(releases["broken"])
+
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "this migration fails on purpose" in broken.stdout  # the candidate's last log lines
+    assert project.served_sha() == releases["v1"].sha
+    assert database_revision(project, "blue") == "0003"
+
+    second = deployed(project, releases["v2"])
+
+    assert "  migrate " not in second.stdout
+    assert database_revision(project, "green") == "0004"
+    assert project.served_sha() == releases["v2"].sha

@@ -77,10 +77,12 @@ def test_prod_deploy_over_ssh_sends_the_image_once_switches_under_load_and_audit
 ) -> None:
     (v1, v1_sha), (v2, v2_sha) = archives["v1"], archives["v2"]
     host = f"root@127.0.0.1:{project.sshd.port}"
+    logins_before = project.sshd.logins()
 
     first = ship(project, v1)
 
     assert first.returncode == 0, first.stdout + first.stderr
+    assert project.sshd.logins() - logins_before == 1  # one connection for the transfer, files and commands
     assert "plan: deploy to production, 1 host(s)" in first.stdout
     assert f"{host}: nothing -> v1 ({v1_sha[:12]})" in first.stdout
     sent = re.search(

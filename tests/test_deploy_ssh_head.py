@@ -198,6 +198,10 @@ def test_with_a_registry_the_build_is_pushed_from_here_and_pulled_by_the_server(
 
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"docker push {remote}" in done.stdout
+        assert re.search(r"^    \w+: Pushed$", done.stdout, re.MULTILINE), (
+            done.stdout
+        )  # progress, layer by layer
+        assert re.search(rf"^    {sha}: digest: sha256:\w+ size: \d+$", done.stdout, re.MULTILINE)
         assert "streaming" not in done.stdout and "sent " not in done.stdout
         built_here = local_image_id(f"{REPOSITORY}:{sha}")
         assert built_here in shipped.server.image_ids()
@@ -210,3 +214,9 @@ def test_with_a_registry_the_build_is_pushed_from_here_and_pulled_by_the_server(
         audit = shipped.shipflow("deploy.audit", "--env", "production", "--json", "-n", "1")
         (record,) = [json.loads(line) for line in audit.stdout.splitlines()]
         assert record["to_sha"] == sha and record["extra"]["transfer"] == "pulled from the registry"
+
+        again = shipped.shipflow("deploy.prod", "--yes")
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"is on every host: nothing pushed to {registry}/team" in again.stdout
+        assert "docker push" not in again.stdout and "docker pull" not in again.stdout

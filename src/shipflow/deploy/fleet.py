@@ -178,6 +178,13 @@ def approve(*, yes: bool, interactive: bool, ask: Callable[[str], str]) -> bool:
 # --- the image on every host ----------------------------------------------------------------------
 
 
+def hosts_lacking(deployments: Sequence[Deployment], image_id: str) -> list[str]:
+    """The hosts that do not have ``image_id`` yet (asked, never assumed)."""
+    from shipflow.imagefacts import host_has_image
+
+    return [d.host.name for d in deployments if not host_has_image(d.host, image_id)]
+
+
 def use_image(deployments: Sequence[Deployment], image: transfer.LocalImage, registry: str | None) -> None:
     """Make each deployment bring ``image`` to its host when absent, recording how in its audit record."""
     for d in deployments:

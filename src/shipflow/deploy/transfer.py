@@ -304,11 +304,31 @@ def _stream(host: StreamingHost, image: LocalImage, reporter: Reporter) -> Trans
     return TransferResult(True, progress.raw, progress.sent, seconds, "ssh")
 
 
-def _run_here(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def _is_progress(line: str) -> bool:
+    """The lines of `docker push`/`docker load` worth showing: one per layer done, and the digest."""
+    return line.endswith(("Pushed", "Layer already exists")) or "digest:" in line or line.startswith("Loaded")
+
+
+def _run_here(argv: Sequence[str], reporter: Reporter) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` on this machine, passing its progress lines on as they come (a push takes a while)."""
     try:
-        return subprocess.run(
-            list(argv), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
-        )
+        with subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        ) as process:
+            if process.stdout is None:  # pragma: no cover - it is a pipe
+                raise TransferFailed(f"local: {argv[0]} gave no output pipe")
+            output: list[str] = []
+            for raw in process.stdout:
+                output.append(raw.rstrip())
+                if _is_progress(output[-1]):
+                    reporter.line(f"    {output[-1]}")
+            tail = "\n".join(output[-5:])  # what a failure shows
+            return subprocess.CompletedProcess(list(argv), process.wait(), "\n".join(output), tail)
     except FileNotFoundError as error:
         raise TransferFailed(
             f"local: {argv[0]} is not installed; pushing to a registry needs docker here "
@@ -344,6 +364,6 @@ def publish(
             reporter.line(f"  would run here: {shlex.join(argv)}")
             continue
         reporter.line(f"  {shlex.join(argv)}")
-        done = _run_here(argv)
+        done = _run_here(argv, reporter)
         if done.returncode != 0:
             raise TransferFailed(f"local: `{shlex.join(argv)}` failed: {done.stderr.strip()}")

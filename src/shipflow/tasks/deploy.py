@@ -261,7 +261,9 @@ def ship(
             approved = fleet.approve(yes=yes, interactive=sys.stdin.isatty(), ask=input)
             if not approved:
                 raise Exit("deploy not approved: nothing changed", code=BAD_INPUT)
-        if registry is not None:
+        if registry is not None and not fleet.hosts_lacking(deployments, local.image_id):
+            first.reporter.line(f"  {local.release.image} is on every host: nothing pushed to {registry}")
+        elif registry is not None:
             archive = Path(image_archive) if image_archive is not None else None
             transfer.publish(local, registry, first.reporter, archive=archive, dry_run=dry_run)
         result = fleet.run_fleet(deployments, lambda d: _deploy_one(d, release), parallel=parallel)
