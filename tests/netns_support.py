@@ -314,6 +314,7 @@ def make_namespace_project(
     repository: str,
     public_url: str,
     pyproject_extra: str = "",
+    deploy_extra: str = "",
 ) -> None:
     """A project on main, pushed to a bare origin, whose production target is ``servers``.
 
@@ -334,6 +335,7 @@ def make_namespace_project(
         nginx_argv=["nginx", "-p", str(first.nginx_prefix), "-c", f"{first.nginx_prefix}/nginx.conf"],
         nginx_pid_file=first.nginx_prefix / "nginx.pid",
         public_url=public_url,
+        top_level=deploy_extra,
     )
     write_project(root, repository, target, pyproject_extra=pyproject_extra)
     commit_on_main_and_push(root, folder / "origin.git", f"a project deployed to {len(servers)} server(s)")

@@ -239,6 +239,7 @@ def production_toml(
     nginx_pid_file: Path,
     public_url: str,
     deploy_timeout: int = 30,
+    top_level: str = "",
 ) -> str:
     """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE."""
     quoted_hosts = ", ".join(f'"{host}"' for host in hosts)
@@ -246,7 +247,7 @@ def production_toml(
     return f"""\
 app = "{app}"
 container_port = 8000
-
+{top_level}
 [health]
 deploy_timeout = {deploy_timeout}
 

@@ -192,6 +192,31 @@ def test_migrations_note_says_when_they_run() -> None:
     assert "none" in fleet.migrations_note("off")
 
 
+def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_the_scripts_are_known() -> (
+    None
+):
+    v1, v2 = Release("app:aaa", "a" * 40, "v1"), Release("app:bbb", "b" * 40, "v2")
+    plans = [
+        fleet.HostPlan("web-1", v1, v2, database="0003"),
+        fleet.HostPlan("web-2", v1, v2, database=None),  # its database could not be asked
+        fleet.HostPlan("web-3", None, v2),
+    ]
+    scripts = ["0001 (notes)", "0002 (body)", "0003 (index)", "0004 (tags)"]
+
+    def pending_for(revision: str) -> list[str] | None:
+        return scripts if revision == "base" else scripts[[s[:4] for s in scripts].index(revision) + 1 :]
+
+    lines = fleet.pending_lines(plans, "before-switch", pending_for)
+
+    assert lines[0] == "  migrations pending on web-1 (database at 0003): 0004 (tags)"
+    assert lines[1].startswith("  migrations pending on web-2: unknown until the host is reached")
+    assert lines[2].startswith("  migrations on web-3: nothing deployed yet") and "0001 (notes)" in lines[2]
+    assert fleet.pending_lines(plans, "off", pending_for) == [
+        f"  migrations pending: {fleet.migrations_note('off')}"
+    ]
+    assert fleet.pending_lines(plans, "before-switch", None)[0].startswith("  migrations pending: unknown")
+
+
 # --- a fleet of hosts, the image's route in a dry run ---------------------------------------------
 
 LOCAL_ONLY = """\

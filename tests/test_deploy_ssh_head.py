@@ -121,9 +121,10 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shipped]:
             root.mkdir()
             copy_service(root)
             build = f'dockerfile = "examples/service/Dockerfile"\ncontext = "."\n\n{base_section()}'
+            build += '\n[tool.shipflow.db]\nalembic_ini = "examples/service/alembic.ini"\n'
             make_namespace_project(
                 root, folder, [server], app=APP, repository=REPOSITORY, public_url=balancer.url,
-                pyproject_extra=build,
+                pyproject_extra=build, deploy_extra=f'volumes = ["{APP}-data:/data"]\n',
             )  # fmt: skip
             yield Shipped(root, server, balancer)
     finally:
@@ -140,6 +141,8 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
     out = first.stdout
     assert first.returncode == 0, out + first.stderr
     assert f"{REPOSITORY}:{first_sha}" in out  # the build of HEAD, named by its sha
+    assert f"  migrations on {shipped.host}: nothing deployed yet: every migration of the release" in out
+    assert "0001 (" in out and "0003 (" in out  # listed from this checkout's migrations, for approval
     assert f"is not on {shipped.host}: streaming it over ssh" in out
     sent = re.search(r"sent [\d.]+ [KMG]?B \(gzip of [\d.]+ [KMG]?B\) in [\d.]+s, [\d.]+ [KMG]?B/s", out)
     assert sent, out
@@ -153,6 +156,7 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already serving" in again.stdout
+    assert f"  migrations pending on {shipped.host} (database at 0003): none" in again.stdout  # asked the db
     assert "streaming" not in again.stdout and "sent " not in again.stdout
 
     (shipped.root / "CHANGES.md").write_text("A second release.\n")

@@ -127,14 +127,21 @@ class HostPlan:
     host: str
     current: Release | None
     new: Release
+    database: str | None = None  # the revision its database is at ("base": none applied); None: unknown
 
 
 def plan(deployments: Sequence[Deployment], release: Release) -> list[HostPlan]:
-    """Each host's current release (read from it) and the one it will get."""
+    """Each host's current release and database revision (read from it) and the release it will get."""
+    from shipflow.deploy.migration import database_revision
+
     plans = []
     for d in deployments:
         active = read_state(d.host, d.settings, d.target).active_state
-        plans.append(HostPlan(d.host.name, active.release if active and active.running else None, release))
+        current = active.release if active and active.running else None
+        database = None
+        if active is not None and current is not None and d.settings.migrate != "off":
+            database = database_revision(d.host, d.settings, d.target, active.slot, current)
+        plans.append(HostPlan(d.host.name, current, release, database))
     return plans
 
 
@@ -145,7 +152,38 @@ def migrations_note(migrate: str) -> str:
     return f'unknown until the host is reached: `alembic upgrade head` runs {when} (migrate = "{migrate}")'
 
 
-def plan_lines(environment: str, plans: Sequence[HostPlan], migrate: str, parallel: int) -> list[str]:
+def pending_lines(
+    plans: Sequence[HostPlan], migrate: str, pending_for: Callable[[str], list[str] | None] | None
+) -> list[str]:
+    """What the approval shows of migrations: per host, those its database lacks, when both are known.
+
+    ``pending_for(revision)`` lists the new release's migrations after ``revision`` (None: cannot tell).
+    """
+    if migrate == "off" or pending_for is None:
+        return [f"  migrations pending: {migrations_note(migrate)}"]
+    lines = []
+    for entry in plans:
+        if entry.current is None:
+            found = pending_for("base")
+            at = "nothing deployed yet: every migration of the release, on whatever database it finds"
+            lines.append(f"  migrations on {entry.host}: {at} ({', '.join(found or ['unknown'])})")
+            continue
+        found = pending_for(entry.database) if entry.database else None
+        if found is None:
+            lines.append(f"  migrations pending on {entry.host}: {migrations_note(migrate)}")
+        else:
+            listed = ", ".join(found) if found else "none"
+            lines.append(f"  migrations pending on {entry.host} (database at {entry.database}): {listed}")
+    return lines
+
+
+def plan_lines(
+    environment: str,
+    plans: Sequence[HostPlan],
+    migrate: str,
+    parallel: int,
+    pending_for: Callable[[str], list[str] | None] | None = None,
+) -> list[str]:
     order = "one at a time" if parallel <= 1 else f"{parallel} at a time"
     lines = [f"plan: deploy to {environment}, {len(plans)} host(s), {order}:"]
     for entry in plans:
@@ -155,7 +193,7 @@ def plan_lines(environment: str, plans: Sequence[HostPlan], migrate: str, parall
             else ""
         )
         lines.append(f"  {entry.host}: {_short(entry.current)} -> {_short(entry.new)}{same}")
-    lines.append(f"  migrations pending: {migrations_note(migrate)}")
+    lines.extend(pending_lines(plans, migrate, pending_for))
     return lines
 
 

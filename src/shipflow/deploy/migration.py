@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from shipflow.deploy import audit, commands
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from shipflow.deploy.commands import Release, Slot
     from shipflow.deploy.settings import DeploySettings, TargetSettings
     from shipflow.hosts.base import Host
@@ -36,6 +38,35 @@ def current_revision(
     """The database's revision as ``release`` sees it (None at base, or when it cannot tell)."""
     done = host.run(commands.one_off(settings, target, slot, release, commands.alembic(settings, "current")))
     return commands.parse_current(done.stdout) if done.ok else None
+
+
+def database_revision(
+    host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
+) -> str | None:
+    """The database's revision read (never changed) through the serving ``release``'s image: a revision,
+    ``"base"`` before any migration, or None when it cannot tell. Runs even in a dry run."""
+    argv = commands.one_off(settings, target, slot, release, commands.alembic(settings, "current"))
+    done = host.query(argv)
+    if not done.ok:
+        return None
+    return commands.parse_current(done.stdout) or "base"
+
+
+def pending_in_project(root: Path, database: str) -> list[str] | None:
+    """The project's migrations (as in this checkout) a database at ``database`` lacks, as "id (message)"
+    oldest first; None when the project has no alembic settings or the revision is unknown to it."""
+    from alembic.config import Config
+
+    from shipflow.migrations.runner import pending
+    from shipflow.migrations.settings import db_settings
+    from shipflow.project import load_project
+
+    try:
+        config = Config(str(db_settings(load_project(root)).alembic_ini))
+        found = pending(config, () if database == "base" else tuple(database.split(",")))
+    except Exception:  # the plan only informs: whatever alembic or the settings say, it says "unknown"
+        return None
+    return [f"{entry.id} ({entry.message})" if entry.message else entry.id for entry in found]
 
 
 def upgrade_head(

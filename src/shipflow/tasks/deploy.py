@@ -225,9 +225,11 @@ def ship(
 ) -> None:
     """Guards, one image for every host, the plan and approval, then a blue-green switch per host."""
     import sys
+    from functools import partial
     from pathlib import Path
 
     from shipflow.deploy import fleet, transfer
+    from shipflow.deploy.migration import pending_in_project
     from shipflow.deploy.smoke import smoke_check
     from shipflow.project import load_project
 
@@ -255,7 +257,10 @@ def ship(
                 d.audit_extra["forced"] = forced
         release = local.release
         plans = fleet.plan(deployments, release)
-        for line in fleet.plan_lines(environment, plans, first.settings.migrate, parallel):
+        # The checkout's migrations are the release's only when the release is this checkout's build.
+        built_here = image is None and image_archive is None
+        pending_for = partial(pending_in_project, project.root) if built_here else None
+        for line in fleet.plan_lines(environment, plans, first.settings.migrate, parallel, pending_for):
             first.reporter.line(line)
         if environment == "production" and not dry_run:
             approved = fleet.approve(yes=yes, interactive=sys.stdin.isatty(), ask=input)
