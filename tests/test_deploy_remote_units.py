@@ -215,6 +215,8 @@ def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_
         f"  migrations pending: {fleet.migrations_note('off')}"
     ]
     assert fleet.pending_lines(plans, "before-switch", None)[0].startswith("  migrations pending: unknown")
+    no_scripts = fleet.pending_lines(plans[2:], "before-switch", lambda _: [])
+    assert no_scripts[0].endswith("on whatever database it finds (none)")
 
 
 # --- a fleet of hosts, the image's route in a dry run ---------------------------------------------

@@ -159,7 +159,8 @@ def _warn_schema_change(d: Deployment, active: SlotState, release: Release, labe
     """A rollback to a release deployed at another database revision: say so, naming both revisions."""
     if active.release is None:
         return
-    current = migration.current_revision(d.host, d.settings, d.target, active.slot, active.release)
+    revision = migration.database_revision(d.host, d.settings, d.target, active.slot, active.release)
+    current = None if revision == "base" else revision  # audit records say null at base, as upgrades do
     wanted = migration.revision_of_release(d.host, d.target, release, labels)
     d.audit_extra.update({migration.BEFORE: current, migration.AFTER: current})
     if current and wanted and current != wanted:
@@ -179,7 +180,7 @@ def _best_effort(d: Deployment, what: str, action: Callable[[], None]) -> None:
         d.reporter.line(f"  warning: could not {what}: {error}")
 
 
-def _set_aside(
+def _undo_candidate(
     d: Deployment, candidate: SlotState, *, kept_release: bool, started: bool, moved: bool
 ) -> None:
     """After a failure: a kept release (a rollback's) is only stopped; a new candidate is removed, and the
@@ -252,7 +253,7 @@ def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) ->
     raise DeployFailed(
         f"release {_short(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its health "
         f"check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
-        f"({outcome.probes} probes; last response: {last}). The candidate was set aside and nginx was not "
+        f"({outcome.probes} probes; last response: {last}). The candidate is removed and nginx was not "
         f"touched, so the previous release keeps serving. Its last log lines are above; fix the release "
         f"and deploy again, or raise [health] deploy_timeout in {d.settings.path}."
     )
@@ -356,7 +357,7 @@ def _activate(
         healthy_at = time.monotonic()
         switched = _switch_verify(d, slot)
     except BaseException:
-        _set_aside(d, candidate, kept_release=reuse_container, started=started, moved=moved)
+        _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = time.monotonic() - healthy_at
     _drain_and_stop(d, switched, old)
@@ -550,14 +551,12 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         spare_slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
         spare = state.of(spare_slot)
         kept = spare.release
-
         wanted_kept = kept is not None and (to is None or kept.sha.startswith(to) or kept.version == to)
         if kept is not None and wanted_kept:
             release, reuse = kept, True
         elif to is not None:
             reference = _image_for(d.host, image_repository or d.settings.app, to)
             release, reuse = release_of_image(d.host, reference), False
-
         else:
             release, reuse = _previous_from_audit(d, active.sha if active else None), False
         if active is not None and active.running and active.sha == release.sha:
@@ -679,7 +678,6 @@ def status(host: Host, settings: DeploySettings, target: TargetSettings, *, last
     if raw_lock is not None:
         holder = lock.holder_of(raw_lock)
         lock_info = {"holder": holder.describe() if holder else "unknown", "stale": lock.is_stale(holder)}
-
     records = audit.read(host, commands.audit_log_path(target))
     releases = [
         {"at": r.at, "action": r.action, "sha": r.to_sha, "version": r.version, "by": r.by, "slot": r.slot}

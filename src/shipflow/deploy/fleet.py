@@ -165,8 +165,9 @@ def pending_lines(
     for entry in plans:
         if entry.current is None:
             found = pending_for("base")
+            listed = "unknown" if found is None else ", ".join(found) or "none"
             at = "nothing deployed yet: every migration of the release, on whatever database it finds"
-            lines.append(f"  migrations on {entry.host}: {at} ({', '.join(found or ['unknown'])})")
+            lines.append(f"  migrations on {entry.host}: {at} ({listed})")
             continue
         found = pending_for(entry.database) if entry.database else None
         if found is None:

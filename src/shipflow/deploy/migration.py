@@ -32,14 +32,6 @@ class MigrationRun:
     output: str
 
 
-def current_revision(
-    host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
-) -> str | None:
-    """The database's revision as ``release`` sees it (None at base, or when it cannot tell)."""
-    done = host.run(commands.one_off(settings, target, slot, release, commands.alembic(settings, "current")))
-    return commands.parse_current(done.stdout) if done.ok else None
-
-
 def database_revision(
     host: Host, settings: DeploySettings, target: TargetSettings, slot: Slot, release: Release
 ) -> str | None:

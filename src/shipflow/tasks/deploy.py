@@ -389,7 +389,6 @@ def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     from shipflow.deploy import engine
 
     deployments = _open_all(env, dry_run=dry_run)
-
     with _closing(deployments), _errors(deployments[0].reporter.mask):
         for d in deployments:
             holder = engine.unlock(d.host, d.target, d.actor)
