@@ -3,7 +3,7 @@
 Against the local target of a throw-away project (free 127.0.0.1 ports, its own nginx), runs N blue-green
 deploys in a row, alternating two releases of the example service, while workers send requests through
 nginx; then, in the same run, N naive redeploys of the same releases (stop the old container, start the
-new one on the same port: source document 003's manual process) under the same load. Writes
+new one on the same port: the manual process a deploy script does) under the same load. Writes
 benchmarks/results/zero_downtime.json and prints as its last line
 
     zero_downtime deploys=N requests=R failed=F baseline_failed=B cutover_ms_median=C overhead_s_median=O
@@ -40,8 +40,8 @@ from shipflow.deploy import commands, engine, health  # noqa: E402
 from shipflow.deploy.session import open_deployment  # noqa: E402
 from shipflow.deploy.state import read_state  # noqa: E402
 from shipflow.hosts import LocalHost  # noqa: E402
-from shipflow.loadgen import LoadGenerator, LoadResult  # noqa: E402
 from shipflow.report import Reporter  # noqa: E402
+from shipflow.testing.loadgen import LoadGenerator, LoadResult  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "zero_downtime.json"
 

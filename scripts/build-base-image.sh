@@ -7,7 +7,7 @@
 #
 # Environment instead of flags: BASE_IMAGE_NAME, BASE_IMAGE_TAG, BASE_PACKAGES (space separated),
 # DEBIAN_SUITE, DEBIAN_MIRROR. The default tag is NAME:SUITE-HASH, HASH being the first 12 hex digits of
-# sha256("SUITE:pkg1,pkg2,...") over the sorted package list (shipflow.imagebuild.settings computes the same),
+# sha256("SUITE:pkg1,pkg2,...") over the sorted package list (shipflow.images.settings computes the same),
 # so a changed package list builds a new image and an unchanged one is skipped. --print-tag only prints
 # the tag. The mirror is read from /etc/apt/sources.list.d/, then /etc/apt/sources.list.
 set -euo pipefail

@@ -65,8 +65,8 @@ def docker_build(tag: str, context: bytes, *args: str) -> None:
 
 def base_image() -> str:
     """The example service's base image, built from Debian packages when missing (about a minute)."""
-    from shipflow.imagebuild.engine import connect_docker, ensure_base_image
-    from shipflow.imagebuild.settings import build_settings
+    from shipflow.images.build import connect_docker, ensure_base_image
+    from shipflow.images.settings import build_settings
     from shipflow.project import load_project
 
     settings = build_settings(load_project(REPO))

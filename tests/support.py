@@ -16,7 +16,7 @@ SELECTORS = ("APP_ENV", "ENV", "TEST_GROUPS", "PYTEST_ADDOPTS")
 def user_environ(**extra: str) -> dict[str, str]:
     """The environment a user's shell would have: this process's, without what `inv test` loaded from this
     repository's env files (they would override the settings of the project under test) or selectors."""
-    from shipflow.envfiles import env_file_values
+    from shipflow.env.files import env_file_values
 
     loaded = env_file_values(REPO, "test")
     kept = {k: v for k, v in os.environ.items() if k not in SELECTORS and loaded.get(k) != v}

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipflow.errors import BadInput
+
 PYPROJECT = "pyproject.toml"
 
 
-class SettingsError(Exception):
+class SettingsError(BadInput):
     """A settings file is missing, malformed, or holds a value of the wrong shape."""
 
 

@@ -49,7 +49,7 @@ def app_name(root: Path) -> str:
 
 def planned_files(app: str, ci_providers: tuple[str, ...]) -> dict[str, str]:
     """Every file ``init`` would write: path relative to the project -> text."""
-    from shipflow.ci import ci_files
+    from shipflow.ci.workflows import ci_files
 
     templates = files("shipflow").joinpath("templates", "project")
     planned: dict[str, str] = {}

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipflow.deploy.settings import SLOT_NAMES
-from shipflow.imagebuild.plan import REVISION_LABEL, VERSION_LABEL
-from shipflow.project import SettingsError
+from shipflow.deploy.templates import render_template
+from shipflow.images.plan import REVISION_LABEL, VERSION_LABEL
 
 if TYPE_CHECKING:
     from shipflow.deploy.settings import DeploySettings, TargetSettings
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 CONTAINER_ENV_FILE = "/run/shipflow/app.env"
 LABEL_PREFIX = "shipflow."
 UPSTREAM_HEADER = "X-Shipflow-Upstream"
-_TEMPLATE_TOKEN = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _UPSTREAM_SERVER = re.compile(r"^\s*server\s+[^\s:;]+:(\d+)", re.MULTILINE)
 
 
@@ -241,21 +240,8 @@ def parse_probe(stdout: str) -> tuple[int, str]:
     return (int(status) if status.strip().isdigit() else 0), body
 
 
-def render_template(text: str, values: dict[str, str], *, source: str) -> str:
-    """Replace ``{{ name }}`` tokens; an unknown token is an error naming the template and the token."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            known = ", ".join(sorted(values))
-            raise SettingsError(f"{source}: unknown placeholder {{{{ {name} }}}} (known: {known})")
-        return values[name]
-
-    return _TEMPLATE_TOKEN.sub(value, text)
-
-
 def upstream_conf(template: str, settings: DeploySettings, slot: Slot, *, source: str) -> str:
-    """The upstream include of source document 001, routing the app to ``slot``."""
+    """The nginx upstream include, routing the app to ``slot``."""
     return render_template(template, {"app": settings.app, "port": str(slot.port)}, source=source)
 
 

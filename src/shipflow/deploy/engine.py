@@ -451,7 +451,7 @@ def _prune_images(d: Deployment, release: Release) -> None:
     """Remove the app's release images beyond the newest ``retain``; never one a container uses."""
     if d.prune is None:
         return
-    from shipflow.imagefacts import prune_release_images
+    from shipflow.images.facts import prune_release_images
 
     app, retain = d.prune
     removed: list[str] = []

@@ -219,7 +219,7 @@ def approve(*, yes: bool, interactive: bool, ask: Callable[[str], str]) -> bool:
 
 def hosts_lacking(deployments: Sequence[Deployment], image_id: str) -> list[str]:
     """The hosts that do not have ``image_id`` yet (asked, never assumed)."""
-    from shipflow.imagefacts import host_has_image
+    from shipflow.images.facts import host_has_image
 
     return [d.host.name for d in deployments if not host_has_image(d.host, image_id)]
 

@@ -1,4 +1,4 @@
-"""Git guards before a deploy (source documents 000, 002, 004): the right branch, a clean tree, HEAD pushed.
+"""Git guards before a deploy: the right branch, a clean tree, HEAD pushed.
 
 :func:`refusals` is a pure function of :class:`GitFacts`; :func:`read_git_facts` gathers them with git.
 ``--force`` turns refusals into a loud warning that the audit record keeps.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow import git
-from shipflow.branches import MAIN, deploy_branch
+from shipflow.release import git
+from shipflow.release.branches import MAIN, deploy_branch
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -49,8 +49,8 @@ def pending_in_project(root: Path, database: str) -> list[str] | None:
     oldest first; None when the project has no alembic settings or the revision is unknown to it."""
     from alembic.config import Config
 
-    from shipflow.migrations.runner import pending
-    from shipflow.migrations.settings import db_settings
+    from shipflow.db.runner import pending
+    from shipflow.db.settings import db_settings
     from shipflow.project import load_project
 
     try:

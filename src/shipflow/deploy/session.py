@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from shipflow.deploy.engine import Deployment
 from shipflow.deploy.lock import Actor
 from shipflow.deploy.settings import load_deploy_settings
-from shipflow.envfiles import env_values
-from shipflow.environments import resolve_environment
+from shipflow.env.files import env_values
+from shipflow.env.masking import mask
+from shipflow.env.names import resolve_environment
 from shipflow.hosts import DryRunHost, LocalHost
-from shipflow.masking import mask
 from shipflow.project import SettingsError, find_project_root
 from shipflow.report import Reporter
 
@@ -39,7 +39,7 @@ def dotenv_text(values: Mapping[str, str]) -> bytes:
 def masker(values: Mapping[str, str], root: Path) -> Callable[[str], str]:
     """The deploy's one mask: the project's secret keys and patterns (``[tool.shipflow.env]``) and URL
     passwords, each secret also in the escaped form :func:`dotenv_text` writes it in."""
-    from shipflow.envschema import env_schema
+    from shipflow.env.schema import env_schema
     from shipflow.project import load_project
 
     secrets = env_schema(load_project(root)).secret_values(values)
@@ -99,9 +99,9 @@ def close_host(host: Host) -> None:
 def remote_env_values(root: Path, target: TargetSettings, environ: Mapping[str, str]) -> dict[str, str]:
     """A server's env file: the text of ``env_file_from``'s variable when it is set (CI: PROD_ENV_FILE),
     else ``envs/.env`` < ``envs/.env.<env>`` < the process environment; validated like `inv env.check`."""
-    from shipflow.envcheck import development_values, load_environment
-    from shipflow.envfiles import EnvFileError, EnvLoad, Setting, parse_env_text
-    from shipflow.envschema import env_schema, validate
+    from shipflow.env.check import development_values, load_environment
+    from shipflow.env.files import EnvFileError, EnvLoad, Setting, parse_env_text
+    from shipflow.env.schema import env_schema, validate
     from shipflow.problems import errors
     from shipflow.project import load_project
 
@@ -125,7 +125,7 @@ def remote_env_values(root: Path, target: TargetSettings, environ: Mapping[str, 
 
 def _prune_setting(root: Path) -> tuple[str, int] | None:
     """The images to prune after a deploy: [tool.shipflow.build] image and retain, when the project builds."""
-    from shipflow.imagebuild.settings import build_settings
+    from shipflow.images.settings import build_settings
     from shipflow.project import load_project
 
     project = load_project(root)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipflow.deploy.templates import render_template
 from shipflow.project import SettingsError, read_toml
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class TargetSettings:
 
     name: str
     environment: str
-    host: str  # "local", or an SSH host (issue 7)
+    host: str  # "local", or an SSH host
     slots: tuple[int, int]
     state_dir: str
     upstream_path: str
@@ -252,8 +253,6 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
 def _check_upstream_template(path: Path, app: str) -> None:
     """Read and render the upstream template once, so a missing or broken one is bad input before a deploy
     changes anything (``nginx -t`` still judges the rendered text at the switch)."""
-    from shipflow.deploy.commands import render_template
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

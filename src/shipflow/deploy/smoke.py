@@ -1,4 +1,4 @@
-"""The smoke check after a switch (source document 003's ``curl https://.../health``): from the deployer's
+"""The smoke check after a switch (``GET <public_url>/health``): from the deployer's
 machine, through the public URL, the way users reach the service.
 
 It runs after nginx switched, so a failure does not roll back by itself: the deploy reports failure, the

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from shipflow.deploy.commands import Release
 from shipflow.hosts.base import HostError
 from shipflow.hosts.dryrun import DryRunHost
-from shipflow.imagefacts import host_has_image
+from shipflow.images.facts import host_has_image
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence

@@ -6,11 +6,13 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from shipflow.errors import Failed
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-class HostError(Exception):
+class HostError(Failed):
     """A host could not do what was asked (unreachable, permission denied, ...)."""
 
 

@@ -35,8 +35,8 @@ def build_image(c: Context, env: str | None = None, allow_dirty: bool = False) -
     tracked changes as <image>:<sha>-dirty, and is refused for staging and production unless --allow-dirty.
     Settings: [tool.shipflow.build] in pyproject.toml.
     """
-    from shipflow.environments import resolve_environment
-    from shipflow.imagebuild.engine import BuildError, build_head
+    from shipflow.env.names import resolve_environment
+    from shipflow.images.build import BuildError, build_head
 
     try:
         project = load_project()
@@ -63,8 +63,8 @@ def base(c: Context) -> None:
     Uses debootstrap and `docker import`, so no registry is needed. A registry image named in
     [tool.shipflow.build.base] image needs nothing built.
     """
-    from shipflow.imagebuild.engine import BuildError, connect_docker, ensure_base_image
-    from shipflow.imagebuild.settings import build_settings
+    from shipflow.images.build import BuildError, connect_docker, ensure_base_image
+    from shipflow.images.settings import build_settings
 
     try:
         project = load_project()

@@ -22,7 +22,7 @@ def generate(c: Context, provider: str = "", check: bool = False) -> None:
     GitHub: ci.yml, deploy-prod.yml (push to main: tests, then `inv deploy.prod --yes` in the protected
     `production` environment) and docs.yml. GitLab: stages lint, test, build, deploy (production manual).
     """
-    from shipflow.ci import PROVIDERS, ci_files
+    from shipflow.ci.workflows import PROVIDERS, ci_files
 
     if provider not in PROVIDERS:
         raise Exit(

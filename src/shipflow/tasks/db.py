@@ -16,9 +16,9 @@ from invoke.tasks import task
 if TYPE_CHECKING:
     from invoke.context import Context
 
-    from shipflow.migrations.checks import DbCheckResult
-    from shipflow.migrations.runner import Target
-    from shipflow.migrations.settings import DbSettings
+    from shipflow.db.checks import DbCheckResult
+    from shipflow.db.runner import Target
+    from shipflow.db.settings import DbSettings
 
 ENV_HELP = "environment whose DATABASE_URL to use: development, test, staging, production, local"
 FAILED, BAD_INPUT = 1, 2
@@ -27,10 +27,10 @@ FAILED, BAD_INPUT = 1, 2
 @contextmanager
 def _errors(task_name: str, target: Target | None = None) -> Iterator[None]:
     """shipflow's errors become one masked line and an exit code, never a traceback."""
-    from shipflow.git import GitError
-    from shipflow.migrations.history import ManifestError
-    from shipflow.migrations.runner import BadRevision, MigrationError
+    from shipflow.db.history import ManifestError
+    from shipflow.db.runner import BadRevision, MigrationError
     from shipflow.project import SettingsError
+    from shipflow.release.git import GitError
 
     def masked(text: str) -> str:
         return target.masked(text) if target is not None else text
@@ -44,15 +44,15 @@ def _errors(task_name: str, target: Target | None = None) -> Iterator[None]:
 
 
 def _settings() -> DbSettings:
-    from shipflow.migrations.settings import db_settings
+    from shipflow.db.settings import db_settings
     from shipflow.project import load_project
 
     return db_settings(load_project())
 
 
 def _environment_target(settings: DbSettings, env: str | None) -> tuple[str, Target]:
-    from shipflow.environments import resolve_environment
-    from shipflow.migrations.scratch import environment_target
+    from shipflow.db.scratch import environment_target
+    from shipflow.env.names import resolve_environment
 
     environment = resolve_environment(env)
     return environment, environment_target(environment, settings.root)
@@ -71,7 +71,7 @@ def _revisions(revisions: tuple[str, ...]) -> str:
 def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
     """Apply the migrations (`alembic upgrade head`) to the environment's database, showing the revision
     before and after."""
-    from shipflow.migrations import runner
+    from shipflow.db import runner
 
     with _errors("db.migrate"):
         settings = _settings()
@@ -98,8 +98,8 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
 )
 def new(c: Context, message: str, env: str | None = None, empty: bool = False) -> None:
     """Write a new migration from the models' differences (`alembic revision --autogenerate`)."""
-    from shipflow.migrations import runner
-    from shipflow.migrations.scratch import require_scratch, scratch_database
+    from shipflow.db import runner
+    from shipflow.db.scratch import require_scratch, scratch_database
 
     with _errors("db.new"):
         settings = _settings()
@@ -118,7 +118,7 @@ def new(c: Context, message: str, env: str | None = None, empty: bool = False) -
 @task(help={"env": ENV_HELP})
 def status(c: Context, env: str | None = None) -> None:
     """The database's revision, the migrations' head(s) and the migrations still to apply."""
-    from shipflow.migrations import runner
+    from shipflow.db import runner
 
     with _errors("db.status"):
         settings = _settings()
@@ -156,8 +156,8 @@ def _report(result: DbCheckResult) -> None:
 def check(c: Context, database: str | None = None) -> None:
     """CI's migration checks, one line each: single head, round trip (upgrade head -> downgrade -1 ->
     upgrade head), drift between models and migrations, history unchanged since the base branch, manifest."""
-    from shipflow.migrations.checks import run_db_checks
-    from shipflow.migrations.scratch import resolve_target
+    from shipflow.db.checks import run_db_checks
+    from shipflow.db.scratch import resolve_target
 
     with _errors("db.check"):
         settings = _settings()
@@ -174,7 +174,7 @@ def check(c: Context, database: str | None = None) -> None:
 @task()
 def lock(c: Context) -> None:
     """Add new migration files' checksums to the manifest; locked entries are never rewritten."""
-    from shipflow.migrations import history
+    from shipflow.db import history
 
     with _errors("db.lock"):
         settings = _settings()

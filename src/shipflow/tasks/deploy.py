@@ -44,11 +44,11 @@ def _errors(mask: Callable[[str], str] = _unmasked) -> Iterator[None]:
     from shipflow.deploy.engine import DeployFailed
     from shipflow.deploy.fleet import ApprovalImpossible
     from shipflow.deploy.lock import LockHeld
-    from shipflow.git import GitError
     from shipflow.hosts.base import HostError
     from shipflow.hosts.ssh import SshError
-    from shipflow.imagebuild.engine import BuildError
+    from shipflow.images.build import BuildError
     from shipflow.project import SettingsError
+    from shipflow.release.git import GitError
 
     try:
         yield
@@ -69,7 +69,7 @@ def _open_all(
 ) -> list[Deployment]:
     """One deployment per host of the environment's target (SSH connections opened now)."""
     from shipflow.deploy.session import open_deployments
-    from shipflow.masking import mask
+    from shipflow.env.masking import mask
 
     # No env values are known yet to mask by name; mask() still strips any URL's password.
     with _errors(mask):
@@ -121,7 +121,7 @@ def local(
     """Build (or reuse) the image for HEAD and deploy it blue-green on this machine behind nginx."""
     from shipflow.deploy.commands import Release
     from shipflow.deploy.engine import release_of_image
-    from shipflow.imagebuild.engine import build_head, head_release_reference
+    from shipflow.images.build import build_head, head_release_reference
     from shipflow.project import load_project
 
     def release_for(d: Deployment) -> Release:
@@ -152,9 +152,9 @@ SHIP_HELP = {
 
 def _guards(project: Project, d: Deployment, force: bool) -> list[str]:
     """The git guards' refusals; without --force any refusal stops here, nothing changed."""
-    from shipflow import git
-    from shipflow.branches import git_settings
     from shipflow.deploy import guards
+    from shipflow.release import git
+    from shipflow.release.branches import git_settings
 
     settings = git_settings(project)
     root = git.repo_root(project.root)
@@ -180,7 +180,7 @@ def _local_image(
 
     from shipflow.deploy import transfer
     from shipflow.deploy.commands import Release
-    from shipflow.imagebuild.engine import build_head, head_release_reference
+    from shipflow.images.build import build_head, head_release_reference
 
     if image_archive is not None:
         return transfer.archive_image(Path(image_archive))
@@ -330,7 +330,7 @@ def rollback(
     of the environment, one at a time, stopping at the first failure."""
     from shipflow.deploy import engine, fleet
     from shipflow.deploy.present import outcome_line
-    from shipflow.imagebuild.settings import build_settings
+    from shipflow.images.settings import build_settings
     from shipflow.project import load_project
 
     deployments = _open_all(env, dry_run=dry_run, wait=wait)
@@ -434,8 +434,8 @@ def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = Fa
 
     from shipflow.deploy import proxy as nginx
     from shipflow.deploy.settings import load_deploy_settings
-    from shipflow.environments import resolve_environment
-    from shipflow.masking import mask
+    from shipflow.env.masking import mask
+    from shipflow.env.names import resolve_environment
     from shipflow.project import find_project_root
 
     # Refuse a server's target before reading its env file or connecting to it.

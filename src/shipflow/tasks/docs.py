@@ -23,7 +23,7 @@ def _prepare(task_name: str) -> Path:
     if not (root / MKDOCS_CONFIG).is_file():
         raise Exit(f"{task_name}: no {MKDOCS_CONFIG} in {root}: create one (see shipflow's own)", code=2)
     # A fresh interpreter: invoke's parser may have consumed the help texts of this process's tasks.
-    done = subprocess.run([sys.executable, "-m", "shipflow.docsgen", str(root)], check=False)
+    done = subprocess.run([sys.executable, "-m", "shipflow.docs", str(root)], check=False)
     if done.returncode != 0:
         raise Exit(f"{task_name}: generating the reference pages failed; see the output above", code=1)
     return root
@@ -64,9 +64,8 @@ def deploy(c: Context) -> None:
     On documentation/* branches it only builds (a check, like a pull request); on any other branch it
     refuses with exit 2. Pushes the gh-pages branch to the remote of [tool.shipflow.git] (origin).
     """
-    from shipflow.branches import git_settings
-    from shipflow.docsgen import BUILD_ONLY, DocsBranchError, docs_action
-    from shipflow.git import GitError, current_branch, repo_root
+    from shipflow.release.branches import BUILD_ONLY, DocsBranchError, docs_action, git_settings
+    from shipflow.release.git import GitError, current_branch, repo_root
 
     try:
         project = load_project()

@@ -9,7 +9,7 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.masking import mask
+from shipflow.env.masking import mask
 from shipflow.project import SettingsError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from invoke.context import Context
 
-    from shipflow.envschema import EnvSchema
+    from shipflow.env.schema import EnvSchema
     from shipflow.problems import Problem
     from shipflow.project import Project
 
@@ -25,7 +25,7 @@ ENV_HELP = "environment: development, test, staging, production, local (or dev, 
 
 
 def _settings(task_name: str) -> tuple[Project, EnvSchema]:
-    from shipflow.envschema import env_schema
+    from shipflow.env.schema import env_schema
     from shipflow.project import load_project
 
     try:
@@ -36,7 +36,7 @@ def _settings(task_name: str) -> tuple[Project, EnvSchema]:
 
 
 def _environment(task_name: str, env: str | None) -> str:
-    from shipflow.environments import resolve_environment
+    from shipflow.env.names import resolve_environment
 
     try:
         return resolve_environment(env, os.environ)
@@ -55,9 +55,9 @@ def check(c: Context, env: str | None = None) -> None:
 
     Reports every problem at once (file:line, key, what is wrong, how to fix it); exit 2 if any.
     """
-    from shipflow.envcheck import check_environments, existing_environments, secrets_of
+    from shipflow.env.check import check_environments, existing_environments, secrets_of
+    from shipflow.env.secretscan import committed_secret_problems
     from shipflow.problems import errors
-    from shipflow.secretscan import committed_secret_problems
 
     project, schema = _settings("env.check")
     environments = [_environment("env.check", env)] if env else existing_environments(project.root)
@@ -88,7 +88,7 @@ def check(c: Context, env: str | None = None) -> None:
 @task(help={"env": ENV_HELP + "; default: $APP_ENV, else $ENV, else development"})
 def show(c: Context, env: str | None = None) -> None:
     """Print each key of an environment, its value (secrets masked) and the file:line that set it."""
-    from shipflow.envcheck import load_environment, secrets_of, show_rows, table
+    from shipflow.env.check import load_environment, secrets_of, show_rows, table
 
     project, schema = _settings("env.show")
     environment = _environment("env.show", env)

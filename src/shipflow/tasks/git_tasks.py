@@ -19,9 +19,9 @@ def check(c: Context, branch: str = "") -> None:
     gitflow allows main, develop, feature/*, research/*, hotfix/*, documentation and documentation/*;
     github-flow allows main, feature/*, hotfix/*, documentation and documentation/*. Exit 2 otherwise.
     """
-    from shipflow.branches import allowed_branches, branch_problem, git_settings
-    from shipflow.git import GitError, current_branch, repo_root
     from shipflow.project import SettingsError, load_project
+    from shipflow.release.branches import allowed_branches, branch_problem, git_settings
+    from shipflow.release.git import GitError, current_branch, repo_root
 
     try:
         project = load_project()

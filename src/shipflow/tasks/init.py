@@ -23,7 +23,7 @@ def init(c: Context, ci: list[str] | None = None, path: str = ".") -> None:
     Writes tasks.py, noxfile.py, tests_config.yaml, envs/ (committed defaults and *.example templates),
     deploy/deploy.toml with its nginx template, .gitignore entries and the CI files.
     """
-    from shipflow.ci import PROVIDERS
+    from shipflow.ci.workflows import PROVIDERS
     from shipflow.scaffold import init_project
 
     providers = tuple(ci or ["github"])

@@ -25,11 +25,11 @@ def release(c: Context, version: str = "", push: bool = False) -> None:
     is on main (under gitflow, with develop merged); no tracked file has uncommitted changes; the tag is
     free. A failed --push exits 1: the tag exists locally, push it with `git push REMOTE TAG`.
     """
-    from shipflow.branches import git_settings
-    from shipflow.git import GitError, repo_root
-    from shipflow.masking import mask
+    from shipflow.env.masking import mask
     from shipflow.project import SettingsError, load_project
-    from shipflow.release import PushError, ReleaseError, make_release, plan_release
+    from shipflow.release.branches import git_settings
+    from shipflow.release.git import GitError, repo_root
+    from shipflow.release.tags import PushError, ReleaseError, make_release, plan_release
 
     if not version:
         raise Exit("release: give the version, e.g. `inv release --version 1.4.0`", code=2)

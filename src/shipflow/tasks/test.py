@@ -29,7 +29,7 @@ def run_tests(c: Context, group: list[str] | None = None, all_groups: bool = Fal
 
     Arguments after `--` go to pytest, e.g. `inv test --group unit -- -x -k deploy`.
     """
-    from shipflow.testrun import (
+    from shipflow.testing.runner import (
         args_after_double_dash,
         child_environment,
         env_values_for_tests,

@@ -1,0 +1,1 @@
+"""CI files generated from the task list: GitHub Actions and GitLab CI."""

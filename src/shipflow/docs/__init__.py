@@ -1,0 +1,1 @@
+"""The generated reference pages and the docs site's build."""

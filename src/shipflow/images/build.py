@@ -1,0 +1,261 @@
+"""Build an image from a clean export of a commit with the docker SDK, streaming docker's output.
+
+The build context is ``git archive`` of the commit (or of a commit of the tracked working-tree changes
+for a permitted dirty build), so untracked, ignored and uncommitted files can never reach an image.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
+from shipflow.images.settings import BaseImage, BuildSettings, build_settings
+from shipflow.project import Project
+from shipflow.release import git
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+_STEP = re.compile(r"^Step \d+/\d+ : (\w+)")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]+)")
+
+LineSink = Callable[[str], None]
+
+
+class BuildError(Exception):
+    """A build cannot start or failed; the message says why and what to do."""
+
+
+class DockerUnreachable(BuildError):
+    """The docker engine does not answer."""
+
+
+class DirtyTreeRefused(BuildError):
+    """The working tree has uncommitted tracked changes and the environment builds only commits."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced."""
+
+    image_id: str
+    tags: tuple[str, ...]
+    seconds: float
+    steps: int
+    cached_steps: int
+
+    @property
+    def fully_cached(self) -> bool:
+        """Whether every cacheable step came from docker's cache (so nothing was rebuilt)."""
+        return self.cached_steps == self.steps
+
+    @property
+    def short_id(self) -> str:
+        """The first 12 hex digits of the image id, as ``docker image ls`` shows it."""
+        return self.image_id.removeprefix("sha256:")[:12]
+
+
+def docker_host() -> str:
+    """The engine address the SDK and the CLI use: ``DOCKER_HOST``, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def unreachable_message(host: str, detail: str = "") -> str:
+    """The one message shown when the engine does not answer."""
+    reason = f" ({detail})" if detail else ""
+    return (
+        f"docker engine not reachable at {host}{reason}: start it with 'bash scripts/setup.sh' "
+        "(installs docker.io and starts dockerd), then run again"
+    )
+
+
+def connect_docker() -> Any:
+    """A docker SDK client whose engine answered a ping; :class:`DockerUnreachable` otherwise."""
+    import docker
+
+    host = docker_host()
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DockerUnreachable(unreachable_message(host, detail[:200])) from None
+    return client
+
+
+def image_present(client: Any, reference: str) -> bool:
+    """Whether the engine has ``reference`` (a tag or an id)."""
+    import docker
+
+    try:
+        client.api.inspect_image(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Source:
+    """The commit a build exports, and the facts its tags and labels come from."""
+
+    root: Path
+    commit: str
+    facts: SourceFacts
+    changed: tuple[str, ...] = ()
+
+
+def read_source(
+    start: Path, *, environment: str, settings: BuildSettings, allow_dirty: bool = False
+) -> Source:
+    """The commit to build from the repository holding ``start``, with the dirty-tree guard applied.
+
+    A dirty tree builds the tracked changes as ``<sha>-dirty``; environments in ``clean_tree`` refuse it
+    unless ``allow_dirty``.
+    """
+    try:
+        root = git.repo_root(start)
+        sha = git.head_sha(root)
+        changed = tuple(git.changed_paths(root))
+        if changed and environment in settings.clean_tree and not allow_dirty:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise DirtyTreeRefused(
+                f"the working tree has uncommitted changes ({shown}) and {environment} builds only "
+                "committed code: commit them, or pass --allow-dirty to build them as "
+                f"{settings.image}:{sha}-dirty"
+            )
+        commit = git.working_tree_commit(root) if changed else sha
+        if not git.path_exists_at(root, commit, settings.dockerfile_in_repo):
+            raise BuildError(
+                f"{settings.dockerfile_in_repo} is not committed at {sha[:12]}: images are built from "
+                "commits only, so add and commit it (or fix [tool.shipflow.build] dockerfile)"
+            )
+        facts = SourceFacts(
+            sha=sha,
+            committed_at=git.commit_time(root, sha),
+            release_tag=git.release_tag_at(root, sha),
+            dirty=bool(changed),
+            source=public_source(git.remote_url(root), root),
+        )
+    except git.GitError as error:
+        raise BuildError(str(error)) from None
+    return Source(root=root, commit=commit, facts=facts, changed=changed)
+
+
+def _lines(chunk: Mapping[str, Any]) -> Iterable[str]:
+    if "stream" in chunk:
+        yield from (line for line in str(chunk["stream"]).splitlines() if line.strip())
+    elif "status" in chunk:
+        yield " ".join(str(chunk[key]) for key in ("status", "id", "progress") if chunk.get(key))
+
+
+def build_image(client: Any, plan: BuildPlan, context: IO[bytes], on_line: LineSink) -> BuildResult:
+    """Build ``plan`` from the tar ``context``, stream docker's lines to ``on_line``, apply every tag."""
+    import docker
+
+    started = time.monotonic()
+    image_id = ""
+    steps = cached = 0
+    seen_from = False
+    try:
+        chunks = client.api.build(
+            fileobj=context,
+            custom_context=True,
+            dockerfile=plan.dockerfile,
+            tag=plan.tags[0],
+            labels=dict(plan.labels),
+            buildargs=dict(plan.build_args),
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
+        for chunk in chunks:
+            if "error" in chunk:
+                message = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+                raise BuildError(f"docker build failed: {message}")
+            if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                image_id = str(chunk["aux"]["ID"])
+            for line in _lines(chunk):
+                on_line(line)
+                step = _STEP.match(line)
+                if step:
+                    # FROM and the ARGs before the first FROM never come from the cache.
+                    instruction = step.group(1).upper()
+                    steps += seen_from and instruction != "FROM"
+                    seen_from = seen_from or instruction == "FROM"
+                elif line.strip() == "---> Using cache":
+                    cached += 1
+                built = _BUILT.match(line)
+                if built and not image_id:
+                    image_id = built.group(1)
+        if not image_id:
+            raise BuildError("docker build finished without reporting an image id; see its output above")
+        image_id = str(client.api.inspect_image(image_id)["Id"])
+        for reference in plan.tags[1:]:
+            repository, _, tag = reference.rpartition(":")
+            client.api.tag(image_id, repository, tag, force=True)
+    except docker.errors.DockerException as error:
+        raise BuildError(f"docker build failed: {error}") from None
+    return BuildResult(
+        image_id=image_id,
+        tags=plan.tags,
+        seconds=time.monotonic() - started,
+        steps=steps,
+        cached_steps=cached,
+    )
+
+
+def ensure_base_image(client: Any, base: BaseImage | None, root: Path) -> bool:
+    """Build the base image with the project's script when it is built here and missing; True if built.
+
+    The script's output goes straight to this process's stdout and stderr as it happens.
+    """
+    if base is None or not base.is_built_here or image_present(client, base.reference):
+        return False
+    argv = base_image_command(base, script_path=root / base.script)
+    done = subprocess.run(argv, cwd=root, check=False, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise BuildError(
+            f"building the base image {base.reference} failed (exit {done.returncode}); see above"
+        )
+    return True
+
+
+def build_release(client: Any, settings: BuildSettings, source: Source, on_line: LineSink) -> BuildResult:
+    """Export ``source``'s commit with ``git archive`` and build it with ``settings``."""
+    plan = build_plan(settings, source.facts)
+    with tempfile.TemporaryFile(prefix="shipflow-context-") as context:
+        try:
+            git.write_archive(source.root, source.commit, context, subdir=settings.context)
+        except git.GitError as error:
+            raise BuildError(str(error)) from None
+        context.seek(0)
+        return build_image(client, plan, context, on_line)
+
+
+def build_head(
+    project: Project, environment: str, *, allow_dirty: bool = False, on_line: LineSink = print
+) -> BuildResult:
+    """Build the project's current commit for ``environment``: what ``inv build`` and deploys call.
+
+    Builds the base image first when it is missing; a dirty tree is refused where ``clean_tree`` says so.
+    """
+    settings = build_settings(project)
+    source = read_source(project.root, environment=environment, settings=settings, allow_dirty=allow_dirty)
+    client = connect_docker()
+    ensure_base_image(client, settings.base, project.root)
+    if source.changed:
+        on_line(f"building uncommitted changes to {len(source.changed)} tracked file(s) as a dirty image")
+    return build_release(client, settings, source, on_line)
+
+
+def head_release_reference(project: Project, environment: str, *, allow_dirty: bool = False) -> str:
+    """``image:<sha>`` that :func:`build_head` would build now, without building (for dry runs)."""
+    settings = build_settings(project)
+    source = read_source(project.root, environment=environment, settings=settings, allow_dirty=allow_dirty)
+    return build_plan(settings, source.facts).release_reference

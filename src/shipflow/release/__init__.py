@@ -1,0 +1,1 @@
+"""Git, the branch model and release tags."""

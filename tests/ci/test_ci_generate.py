@@ -1,0 +1,122 @@
+"""The generated CI pipelines: committed copies up to date, valid against the official schemas, and every
+step one `inv` or `nox` line after one bootstrap line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support import run_shipflow
+
+from shipflow.ci.workflows import BOOTSTRAPS, PRODUCTION_SECRETS, PROVIDERS, ci_files, run_lines
+
+pytestmark = pytest.mark.unit
+
+SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
+
+
+def all_files() -> dict[str, str]:
+    return {path: text for provider in PROVIDERS for path, text in ci_files(provider).items()}
+
+
+def load(text: str) -> dict[str, Any]:
+    document = yaml.safe_load(text)
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.mark.parametrize("relative", sorted(all_files()))
+def test_the_committed_file_is_what_the_generator_writes(repo_root: Path, relative: str) -> None:
+    committed = repo_root / relative
+    assert committed.is_file(), f"{relative} is not committed: run `inv ci.generate`"
+    assert committed.read_text(encoding="utf-8") == all_files()[relative], (
+        f"{relative} differs from the generator: run `inv ci.generate --provider github|gitlab`"
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_generated_files_validate_against_the_official_schema(provider: str, tmp_path: Path) -> None:
+    paths = []
+    for relative, text in ci_files(provider).items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(str(path))
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", SCHEMAS[provider], *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("relative", sorted(all_files()))
+def test_every_step_is_one_inv_or_nox_line_after_one_bootstrap(relative: str) -> None:
+    lines = run_lines(load(all_files()[relative]))
+    assert lines
+    for line in lines:
+        assert "\n" not in line and "&&" not in line and ";" not in line, line
+        assert line in BOOTSTRAPS or line.startswith(("inv ", "nox ")), line
+
+
+def test_ci_runs_lint_typecheck_tests_on_three_pythons_migrations_and_build() -> None:
+    ci = load(ci_files("github")[".github/workflows/ci.yml"])
+    assert list(ci["jobs"]) == ["lint", "typecheck", "tests", "migrations", "build"]
+    assert ci["jobs"]["tests"]["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    assert set(run_lines(ci)) >= {"nox -s lint", "nox -s typecheck", "inv test", "inv db.check", "inv build"}
+
+
+def test_production_deploy_needs_tests_and_the_protected_environment() -> None:
+    deploy = load(ci_files("github")[".github/workflows/deploy-prod.yml"])
+    assert deploy["on"] == {"push": {"branches": ["main"]}}
+    job = deploy["jobs"]["deploy"]
+    assert job["needs"] == ["test"] and job["environment"] == "production"
+    assert job["env"] == {name: "${{ secrets.%s }}" % name for name in PRODUCTION_SECRETS}  # noqa: UP031
+    assert run_lines(job)[-1] == "inv deploy.prod --yes"
+
+
+def test_docs_workflow_publishes_from_documentation_and_builds_elsewhere() -> None:
+    docs = load(ci_files("github")[".github/workflows/docs.yml"])
+    triggers = docs["on"]
+    assert triggers["push"]["branches"] == ["documentation", "documentation/**"]
+    assert triggers["pull_request"]["branches"] == ["documentation"]
+    assert run_lines(docs["jobs"]["deploy"])[-1] == "inv docs.deploy"
+    assert run_lines(docs["jobs"]["build"])[-1] == "inv docs.build"
+
+
+def test_gitlab_stages_and_a_manual_production_deploy() -> None:
+    gitlab = load(ci_files("gitlab")[".gitlab-ci.yml"])
+    assert gitlab["stages"] == ["lint", "test", "build", "deploy"]
+    production = gitlab["deploy-production"]
+    assert production["stage"] == "deploy"
+    assert production["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"', "when": "manual"}]
+    assert production["script"] == ["inv deploy.prod --yes"]
+    assert production["environment"] == {"name": "production"}
+    jobs = [job for job in gitlab.values() if isinstance(job, dict)]
+    # Secrets are masked CI/CD variables set in GitLab, never values in the file.
+    assert not any(name in job.get("variables", {}) for job in jobs for name in PRODUCTION_SECRETS)
+
+
+def test_the_task_writes_into_an_empty_project_and_check_detects_drift(tmp_path: Path) -> None:
+    done = run_shipflow("ci.generate", "--provider", "gitlab", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "created    .gitlab-ci.yml" in done.stdout
+    assert (tmp_path / ".gitlab-ci.yml").read_text() == ci_files("gitlab")[".gitlab-ci.yml"]
+    assert run_shipflow("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path).returncode == 0
+    (tmp_path / ".gitlab-ci.yml").write_text("stages: [edited]\n")
+    stale = run_shipflow("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path)
+    assert stale.returncode == 1
+    assert "differs    .gitlab-ci.yml" in stale.stdout
+    assert (tmp_path / ".gitlab-ci.yml").read_text() == "stages: [edited]\n"
+
+
+def test_an_unknown_provider_is_one_clear_error(tmp_path: Path) -> None:
+    done = run_shipflow("ci.generate", "--provider", "jenkins", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "give --provider github or gitlab (got 'jenkins')" in done.stderr
+    assert list(tmp_path.iterdir()) == []

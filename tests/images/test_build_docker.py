@@ -1,0 +1,341 @@
+"""`inv build` against a real docker engine and real git repositories: ids, tags, labels, clean exports,
+the dirty-tree guard, pruning, and this repository's example service answering /health after boot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from support import REPO, run_shipflow
+
+from shipflow.hosts import LocalHost
+from shipflow.images.build import connect_docker, ensure_base_image
+from shipflow.images.facts import host_has_image, prune_release_images
+from shipflow.images.settings import build_settings
+from shipflow.project import load_project
+
+pytestmark = [pytest.mark.docker, pytest.mark.needs("docker", "git")]
+
+TINY_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+COPY . /src
+ARG SHIPFLOW_SHA=unknown
+ENV SHIPFLOW_SHA=${SHIPFLOW_SHA}
+CMD ["ls", "-A", "/src"]
+"""
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def git(repo: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "tag.gpgsign=false"]
+    done = subprocess.run(
+        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def image_id(reference: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", reference).stdout.strip()
+
+
+def app_image_ids(app: str) -> list[str]:
+    """The distinct ids of the images labelled as ``app``'s (``docker image ls`` shows one row per tag)."""
+    listed = docker("image", "ls", "-q", "--no-trunc", "--filter", f"label=shipflow.app={app}").stdout
+    return sorted(set(listed.split()))
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """This repository's base image, built by the real builder once (about a minute) and then kept."""
+    settings = build_settings(load_project(REPO))
+    assert settings.base is not None
+    ensure_base_image(connect_docker(), settings.base, REPO)
+    return settings.base.reference
+
+
+@pytest.fixture
+def containers() -> Iterator[list[str]]:
+    """Names of containers a test creates; removed afterwards, even when the test fails."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        docker("rm", "-f", name, check=False)
+
+
+def remove_app_images(app: str) -> None:
+    ids = app_image_ids(app)
+    if ids:
+        docker("image", "rm", "-f", *ids, check=False)
+
+
+@pytest.fixture
+def image_name() -> Iterator[str]:
+    """A unique image name; every image labelled with it is removed afterwards."""
+    name = f"shipflow-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    remove_app_images(name)
+
+
+@pytest.fixture
+def project(tmp_path: Path, base_image: str, image_name: str) -> Path:
+    """A tiny committed project whose image lists its own files."""
+    repo = tmp_path / "tiny"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text(
+        f'[tool.shipflow.build]\nimage = "{image_name}"\n\n'
+        f'[tool.shipflow.build.base]\nimage = "{base_image}"\n'
+    )
+    (repo / "Dockerfile").write_text(TINY_DOCKERFILE)
+    (repo / ".gitignore").write_text("ignored.txt\n")
+    (repo / "app.txt").write_text("committed\n")
+    git(repo, "init", "-q")
+    commit_all(repo, "first")
+    return repo
+
+
+def build(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_shipflow("build", *args, cwd=repo, env=env)
+
+
+def run_image(reference: str, *command: str) -> str:
+    return docker("run", "--rm", reference, *command).stdout
+
+
+def test_the_same_commit_builds_to_the_same_image_id_from_cache(project: Path, image_name: str) -> None:
+    sha = git(project, "rev-parse", "HEAD")
+    first = build(project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Step 1/" in first.stdout  # docker's output is shown
+    assert f"built {image_name}:{sha} (" in first.stdout
+    first_id = image_id(f"{image_name}:{sha}")
+
+    second = build(project)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "every step from cache" in second.stdout
+    assert image_id(f"{image_name}:{sha}") == first_id
+    assert app_image_ids(image_name) == [first_id]
+
+
+def test_uncommitted_and_ignored_files_never_reach_the_image(project: Path, image_name: str) -> None:
+    (project / "untracked.txt").write_text("not committed\n")
+    (project / "ignored.txt").write_text("ignored\n")
+    done = build(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = run_image(f"{image_name}:latest").split()
+    assert sorted(listed) == [".gitignore", "Dockerfile", "app.txt", "pyproject.toml"]
+
+
+def test_tags_and_labels_name_the_commit(project: Path, image_name: str) -> None:
+    git(project, "remote", "add", "origin", "https://deploy:s3cret-token@git.example.invalid/team/tiny.git")
+    git(project, "tag", "-a", "v1.2.3", "-m", "release 1.2.3")
+    sha = git(project, "rev-parse", "HEAD")
+    committed = datetime.fromtimestamp(int(git(project, "show", "-s", "--format=%ct", "HEAD")), tz=UTC)
+
+    done = build(project, "--env", "production")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "s3cret-token" not in done.stdout + done.stderr
+
+    expected_tags = {f"{image_name}:{sha}", f"{image_name}:latest", f"{image_name}:v1.2.3"}
+    inspected = json.loads(docker("image", "inspect", f"{image_name}:{sha}").stdout)[0]
+    assert set(inspected["RepoTags"]) == expected_tags
+    labels = inspected["Config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.version"] == "v1.2.3"
+    assert labels["org.opencontainers.image.created"] == committed.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert labels["org.opencontainers.image.source"] == "https://git.example.invalid/team/tiny.git"
+    assert labels["shipflow.app"] == image_name
+    assert f"SHIPFLOW_SHA={sha}" in inspected["Config"]["Env"]
+
+
+def test_a_dirty_tree_is_refused_for_production_and_allow_dirty_builds_it_as_dirty(
+    project: Path, image_name: str
+) -> None:
+    sha = git(project, "rev-parse", "HEAD")
+    (project / "app.txt").write_text("changed, not committed\n")
+
+    refused = build(project, "--env", "prod")
+    assert refused.returncode == 1
+    assert "uncommitted changes (app.txt)" in refused.stderr
+    assert "production builds only committed code" in refused.stderr
+    assert "--allow-dirty" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert app_image_ids(image_name) == []
+
+    allowed = build(project, "--env", "prod", "--allow-dirty")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    dirty = f"{image_name}:{sha}-dirty"
+    assert json.loads(docker("image", "inspect", dirty).stdout)[0]["RepoTags"] == [dirty]
+    assert run_image(dirty, "cat", "/src/app.txt") == "changed, not committed\n"
+    # The working tree and the stash are as they were.
+    assert git(project, "status", "--porcelain") == "M app.txt"
+    assert git(project, "stash", "list") == ""
+
+
+def test_prune_keeps_the_newest_and_any_image_a_container_uses(
+    project: Path, image_name: str, containers: list[str]
+) -> None:
+    ids = []
+    for release in ("one", "two", "three"):
+        (project / "app.txt").write_text(f"{release}\n")
+        commit_all(project, release)
+        done = build(project)
+        assert done.returncode == 0, done.stdout + done.stderr
+        ids.append(image_id(f"{image_name}:latest"))
+    oldest, middle, newest = ids
+    stopped = f"{image_name}-stopped"
+    docker("create", "--name", stopped, oldest)
+    containers.append(stopped)
+    host = LocalHost()
+
+    assert prune_release_images(host, image_name, retain=1, keep=[middle]) == []
+    assert prune_release_images(host, image_name, retain=1) == [middle]
+    assert [host_has_image(host, image) for image in ids] == [True, False, True]
+    assert image_id(f"{image_name}:latest") == newest
+
+
+def test_an_unreachable_docker_engine_says_how_to_start_it(project: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"}
+    done = build(project, env=env)
+    assert done.returncode == 1
+    assert "docker engine not reachable at unix:///nonexistent.sock" in done.stderr
+    assert "bash scripts/setup.sh" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- this repository's example service ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_image(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[tuple[str, str]]:
+    """This repository's example service, as it is in the working tree, built by `shipflow build`."""
+    repo = tmp_path_factory.mktemp("example")
+    name = f"shipflow-test-example-{uuid.uuid4().hex[:8]}"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'image = "shipflow-example"' in pyproject
+    (repo / "pyproject.toml").write_text(
+        pyproject.replace('image = "shipflow-example"', f'image = "{name}"', 1)
+    )
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "scripts", repo / "scripts", ignore=ignore)
+    shutil.copytree(REPO / "examples" / "service", repo / "examples" / "service", ignore=ignore)
+    git(repo, "init", "-q")
+    sha = commit_all(repo, "example service")
+    done = build(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield f"{name}:{sha}", sha
+    remove_app_images(name)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get(url: str) -> tuple[int, dict[str, str]] | None:
+    """Status and JSON body, or None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1 only
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), json.loads(error.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def start(reference: str, containers: list[str], *flags: str) -> str:
+    """Run ``reference`` detached on a free 127.0.0.1 port with extra ``docker run`` flags; its URL."""
+    port = free_port()
+    name = f"shipflow-test-service-{uuid.uuid4().hex[:8]}"
+    containers.append(name)
+    docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", *flags, reference)
+    return f"http://127.0.0.1:{port}"
+
+
+def health_answers(url: str, deadline_seconds: float = 30.0) -> list[tuple[int, dict[str, str]]]:
+    """Every /health answer until the first 200 (or the deadline)."""
+    answers: list[tuple[int, dict[str, str]]] = []
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        answer = get(f"{url}/health")
+        if answer is not None:
+            answers.append(answer)
+            if answer[0] == 200:
+                break
+        time.sleep(0.1)
+    return answers
+
+
+def test_the_example_service_is_unhealthy_while_booting_then_healthy_with_its_sha(
+    example_image: tuple[str, str], containers: list[str], tmp_path: Path
+) -> None:
+    reference, sha = example_image
+    # As a deploy runs it: the release's env file mounted read-only and named by SHIPFLOW_ENV_FILE.
+    env_file = tmp_path / "app.env"
+    env_file.write_text("APP_ENV=staging\nBOOT_SECONDS=3\n")
+    env_file.chmod(0o644)
+    mount = f"{env_file}:/run/shipflow/app.env:ro"
+    url = start(reference, containers, "-v", mount, "-e", "SHIPFLOW_ENV_FILE=/run/shipflow/app.env")
+    answers = health_answers(url)
+    assert answers[0] == (503, {"status": "starting"})
+    assert answers[-1][0] == 200
+    assert answers[-1][1]["status"] == "ok" and answers[-1][1]["sha"] == sha
+    index = get(f"{url}/")
+    assert index is not None and index[0] == 200
+    assert index[1]["environment"] == "staging" and index[1]["sha"] == sha
+
+    docker("stop", containers[-1])
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", containers[-1]).stdout.strip() == "0"
+
+
+def test_the_example_service_is_unhealthy_when_its_database_is_unreachable(
+    example_image: tuple[str, str], containers: list[str]
+) -> None:
+    reference, _ = example_image
+    unreachable = f"DATABASE_URL=postgresql://app:pw@127.0.0.1:{free_port()}/app"
+    url = start(reference, containers, "-e", "BOOT_SECONDS=0", "-e", unreachable)
+    deadline = time.monotonic() + 30
+    answer = None
+    while answer is None and time.monotonic() < deadline:
+        answer = get(f"{url}/health")
+        time.sleep(0.1)
+    assert answer == (503, {"status": "database unreachable"})
+
+
+def test_the_example_service_refuses_an_env_file_it_cannot_read(
+    example_image: tuple[str, str], tmp_path: Path
+) -> None:
+    reference, _ = example_image
+    env_file = tmp_path / "app.env"
+    env_file.write_text("SECRET_KEY=not-for-the-log\n")
+    env_file.chmod(0o600)  # root's only: the service runs as uid 10001
+    mount = f"{env_file}:/run/shipflow/app.env:ro"
+    done = docker(
+        "run", "--rm", "-v", mount, "-e", "SHIPFLOW_ENV_FILE=/run/shipflow/app.env", reference, check=False
+    )
+    assert done.returncode == 2
+    assert "cannot read env file /run/shipflow/app.env: permission denied to uid 10001" in done.stderr
+    assert "not-for-the-log" not in done.stdout + done.stderr
