@@ -18,6 +18,7 @@ Usage: python benchmarks/zero_downtime.py [--deploys N] [--workers W] [--migrate
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import statistics
@@ -36,7 +37,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the example service's release builder
 from deploy_support import DeployProject, ServiceRelease, base_image, build_release, make_project  # noqa: E402
 from support import user_environ  # noqa: E402
 
-from shipflow.deploy import commands, engine, health  # noqa: E402
+from shipflow.deploy import bluegreen, commands, health  # noqa: E402
+from shipflow.deploy.releases import release_of_image  # noqa: E402
 from shipflow.deploy.session import open_deployment  # noqa: E402
 from shipflow.deploy.state import read_state  # noqa: E402
 from shipflow.hosts import LocalHost  # noqa: E402
@@ -48,10 +50,10 @@ RESULTS = REPO / "benchmarks" / "results" / "zero_downtime.json"
 
 def blue_green_deploy(project: DeployProject, release: ServiceRelease) -> dict[str, Any]:
     """One real deploy through the engine, timed; its step output is kept quiet."""
-    d = open_deployment("local", root=project.root, environ=user_environ())
-    d.reporter = Reporter(mask=d.reporter.mask, stream=io.StringIO())
+    opened = open_deployment("local", root=project.root, environ=user_environ())
+    d = dataclasses.replace(opened, reporter=Reporter(mask=opened.reporter.mask, stream=io.StringIO()))
     started = time.monotonic()
-    outcome = engine.deploy(d, engine.release_of_image(d.host, release.image))
+    outcome = bluegreen.deploy(d, release_of_image(d.host, release.image))
     wall = time.monotonic() - started
     image_s = d.reporter.timings.get("image", 0.0)
     boot_s = outcome.health_s or 0.0
@@ -75,7 +77,7 @@ def naive_redeploy(project: DeployProject, release: ServiceRelease) -> dict[str,
     started = time.monotonic()
     host.run(commands.stop_container(active.container, d.target.stop_timeout)).check(host.name)
     host.run(commands.remove_container(active.container)).check(host.name)
-    image = engine.release_of_image(host, release.image)
+    image = release_of_image(host, release.image)
     host.run(commands.run_container(d.settings, d.target, active.slot, image)).check(host.name)
     url = f"http://127.0.0.1:{active.slot.port}{d.settings.health.path}"
     ready = health.wait_healthy(host, url, d.settings.health)

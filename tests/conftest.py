@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from ssh_support import Sshd, start_sshd
-from support import REPO
+from support import REPO, Ran, ShipflowCli, run_shipflow_in_process
 
 
 @pytest.fixture
 def repo_root() -> Path:
     """The root of this repository (the reference project)."""
     return REPO
+
+
+@pytest.fixture
+def shipflow_cli(capfd: pytest.CaptureFixture[str]) -> ShipflowCli:
+    """The ``shipflow`` CLI run in this process as a user would run it: its exit code and output."""
+
+    def run(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> Ran:
+        return run_shipflow_in_process(capfd, *args, cwd=cwd, env=env)
+
+    return run
 
 
 @pytest.fixture(scope="module")

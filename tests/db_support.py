@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from support import REPO, run_shipflow
+from support import REPO, make_repository, run_shipflow
 
 SERVICE = REPO / "examples" / "service"
 VERSIONS = "service/migrations/versions"
@@ -17,26 +17,6 @@ base_branch = "main"
 manifest = "service/migrations/manifest.json"
 """
 SECRET_PASSWORD = "pw-canary-5c1d9e"
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = [
-        "-c",
-        "user.name=Test",
-        "-c",
-        "user.email=test@example.invalid",
-        "-c",
-        "init.defaultBranch=main",
-    ]
-    done = subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
 
 
 def make_db_project(root: Path, *, database_url: str = "sqlite:///./dev.db", with_git: bool = True) -> Path:
@@ -51,8 +31,7 @@ def make_db_project(root: Path, *, database_url: str = "sqlite:///./dev.db", wit
     (root / "envs" / ".env.development").write_text(f"DATABASE_URL={database_url}\n")
     (root / ".gitignore").write_text("*.db\n__pycache__/\n")
     if with_git:
-        git(root, "init", "-q")
-        commit_all(root, "migrations")
+        make_repository(root, "migrations")
     return root
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from deploy_support import CANARY_SECRET, free_port
 from support import REPO, run_shipflow
+from support import git as git  # also imported from here by the SSH deploy tests
 
 PRODUCTION_ENV = f"""\
 ENV=production
@@ -178,10 +179,6 @@ def start_nginx(prefix: Path, app: str) -> ServerNginx:
     _run(*nginx.argv)
     wait_for_port(port)
     return nginx
-
-
-def git(root: Path, *args: str) -> str:
-    return _run("git", "-C", str(root), *args)
 
 
 @dataclass

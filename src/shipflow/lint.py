@@ -12,11 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shipflow.errors import BadInput, Failed
 from shipflow.project import PYPROJECT, Project, SettingsError
 
 DEFAULT_RUFF_PATHS = (".",)
 DEFAULT_MYPY_PATHS = ("src", "tests", "tasks.py", "noxfile.py")
 DEFAULT_BANDIT_PATHS = ("src",)
+
+
+class UnknownCheck(BadInput, ValueError):
+    """``--only``/``--skip`` named a check that does not exist."""
+
+
+class ChecksFailed(Failed):
+    """At least one check failed; the message names them and the total time."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,9 @@ def select_checks(
     known = {tool_of(check) for check in checks}
     unknown = sorted((set(only) | set(skip)) - known)
     if unknown:
-        raise ValueError(f"unknown check {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+        raise UnknownCheck(
+            f"unknown check {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+        )
     return [check for check in checks if (not only or tool_of(check) in only) and tool_of(check) not in skip]
 
 
@@ -181,6 +192,39 @@ def result_line(result: CheckResult) -> str:
     """One line per tool: status, name, time."""
     status = "ok" if result.ok else "FAIL"
     return f"{status:<4}  {result.name:<12} {result.seconds:6.2f}s"
+
+
+def result_lines(result: CheckResult) -> list[str]:
+    """What a finished check shows: its line, then the tool's output when it failed."""
+    return [result_line(result), result.output] if not result.ok and result.output else [result_line(result)]
+
+
+def run_lint(
+    project: Project,
+    run: Runner,
+    *,
+    python: str,
+    fix: bool = False,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    on_result: Callable[[CheckResult], None] = lambda result: None,
+) -> str:
+    """Run the project's checks (``only``/``skip`` select them); the summary, or :class:`ChecksFailed`."""
+    settings = lint_settings(project)
+    has_pyproject = (project.root / PYPROJECT).is_file()
+    checks = select_checks(
+        lint_checks(settings, python=python, fix=fix, has_pyproject=has_pyproject), only=only, skip=skip
+    )
+    return checks_summary(run_checks(checks, run, is_installed=module_available, on_result=on_result))
+
+
+def checks_summary(results: Sequence[CheckResult]) -> str:
+    """``N checks (T.Ts)`` when every check passed; :class:`ChecksFailed` naming the failed ones else."""
+    failed = [result.name for result in results if not result.ok]
+    total = sum(result.seconds for result in results)
+    if failed:
+        raise ChecksFailed(f"{', '.join(failed)} ({total:.1f}s)")
+    return f"{len(results)} checks ({total:.1f}s)"
 
 
 def module_available(module: str) -> bool:

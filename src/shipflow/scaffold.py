@@ -8,9 +8,12 @@ that already exists is left alone and reported as skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+
+from shipflow.errors import BadInput
 
 APP_PLACEHOLDER = "__APP__"
 
@@ -30,6 +33,10 @@ TEMPLATE_FILES: tuple[tuple[str, str], ...] = (
 """Template (under ``shipflow/templates/project``) -> path in the project."""
 
 GITIGNORE_LINES: tuple[str, ...] = ("envs/.env.staging", "envs/.env.production")
+
+
+class InitError(BadInput):
+    """``--ci`` names an unknown provider, or ``--path`` is not a folder; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -86,3 +93,30 @@ def init_project(root: Path, *, ci_providers: tuple[str, ...] = ("github",)) -> 
     )
     notes.append("then: `inv --list`, `inv lint`, `inv env.check`")
     return InitResult(written=tuple(written), skipped=tuple(skipped), notes=tuple(notes))
+
+
+def ci_providers(ci: Sequence[str]) -> tuple[str, ...]:
+    """The CI providers ``--ci`` names: github when none is given, none for ``none``."""
+    from shipflow.ci.workflows import PROVIDERS
+
+    providers = tuple(ci or ["github"])
+    if providers == ("none",):
+        return ()
+    unknown = sorted(set(providers) - set(PROVIDERS))
+    if unknown:
+        raise InitError(f"unknown --ci {', '.join(unknown)}; known: {', '.join(PROVIDERS)} or none")
+    return providers
+
+
+def init_folder(path: str, ci: Sequence[str]) -> list[str]:
+    """``shipflow init`` in the folder ``path``: the lines listing what was written, skipped and next."""
+    providers = ci_providers(ci)
+    root = Path(path)
+    if not root.is_dir():
+        raise InitError(f"{root} is not a folder; create it or give --path")
+    result = init_project(root, ci_providers=providers)
+    return [
+        *(f"wrote    {relative}" for relative in result.written),
+        *(f"skipped  {relative} (exists; left as it is)" for relative in result.skipped),
+        *(f"next: {note}" for note in result.notes),
+    ]

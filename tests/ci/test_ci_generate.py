@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import run_shipflow
+from support import ShipflowCli
 
 from shipflow.ci.workflows import BOOTSTRAPS, PRODUCTION_SECRETS, PROVIDERS, ci_files, run_lines
 
@@ -102,21 +102,23 @@ def test_gitlab_stages_and_a_manual_production_deploy() -> None:
     assert not any(name in job.get("variables", {}) for job in jobs for name in PRODUCTION_SECRETS)
 
 
-def test_the_task_writes_into_an_empty_project_and_check_detects_drift(tmp_path: Path) -> None:
-    done = run_shipflow("ci.generate", "--provider", "gitlab", cwd=tmp_path)
+def test_the_task_writes_into_an_empty_project_and_check_detects_drift(
+    shipflow_cli: ShipflowCli, tmp_path: Path
+) -> None:
+    done = shipflow_cli("ci.generate", "--provider", "gitlab", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "created    .gitlab-ci.yml" in done.stdout
     assert (tmp_path / ".gitlab-ci.yml").read_text() == ci_files("gitlab")[".gitlab-ci.yml"]
-    assert run_shipflow("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path).returncode == 0
+    assert shipflow_cli("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path).returncode == 0
     (tmp_path / ".gitlab-ci.yml").write_text("stages: [edited]\n")
-    stale = run_shipflow("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path)
+    stale = shipflow_cli("ci.generate", "--provider", "gitlab", "--check", cwd=tmp_path)
     assert stale.returncode == 1
     assert "differs    .gitlab-ci.yml" in stale.stdout
     assert (tmp_path / ".gitlab-ci.yml").read_text() == "stages: [edited]\n"
 
 
-def test_an_unknown_provider_is_one_clear_error(tmp_path: Path) -> None:
-    done = run_shipflow("ci.generate", "--provider", "jenkins", cwd=tmp_path)
+def test_an_unknown_provider_is_one_clear_error(shipflow_cli: ShipflowCli, tmp_path: Path) -> None:
+    done = shipflow_cli("ci.generate", "--provider", "jenkins", cwd=tmp_path)
     assert done.returncode == 2
     assert "give --provider github or gitlab (got 'jenkins')" in done.stderr
     assert list(tmp_path.iterdir()) == []

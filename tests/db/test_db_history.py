@@ -7,9 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from db_support import NEW_MIGRATION, VERSIONS, commit_all, git, make_db_project, shipflow
+from db_support import NEW_MIGRATION, VERSIONS, make_db_project, shipflow
+from support import commit_all, git
 
-pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
+pytestmark = [pytest.mark.cli, pytest.mark.needs("git")]
 
 FIRST = f"{VERSIONS}/0001_create_notes.py"
 

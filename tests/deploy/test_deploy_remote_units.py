@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import pytest
 from support import run_shipflow, user_environ
 
-from shipflow.deploy import fleet, guards, transfer
+from shipflow.deploy import commands, fleet, guards, rollout, transfer
+from shipflow.deploy.bluegreen import Outcome
 from shipflow.deploy.commands import Release, slots_of
-from shipflow.deploy.engine import Deployment, Outcome
+from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
 from shipflow.deploy.settings import load_deploy_settings
 from shipflow.hosts import DryRunHost
@@ -25,7 +26,7 @@ from shipflow.project import SettingsError
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 pytestmark = pytest.mark.unit
 
@@ -76,13 +77,13 @@ def test_an_unknown_remote_tracking_branch_is_a_refusal_naming_the_fetch() -> No
 
 
 def test_transfer_commands_stream_into_docker_load_or_go_through_a_registry() -> None:
-    assert transfer.save_argv("app:abc") == ["docker", "save", "app:abc"]
-    assert transfer.load_argv() == ["sh", "-c", "gunzip | docker load"]
-    assert transfer.push_argvs("registry.example.invalid/team", "app:abc") == [
+    assert commands.save_image("app:abc") == ["docker", "save", "app:abc"]
+    assert commands.load_gzipped_image() == ["sh", "-c", "gunzip | docker load"]
+    assert commands.push_image("registry.example.invalid/team", "app:abc") == [
         ["docker", "tag", "app:abc", "registry.example.invalid/team/app:abc"],
         ["docker", "push", "registry.example.invalid/team/app:abc"],
     ]
-    assert transfer.pull_argvs("registry.example.invalid/team/", "app:abc") == [
+    assert commands.pull_image("registry.example.invalid/team/", "app:abc") == [
         ["docker", "pull", "registry.example.invalid/team/app:abc"],
         ["docker", "tag", "registry.example.invalid/team/app:abc", "app:abc"],
     ]
@@ -180,16 +181,16 @@ def test_bad_remote_settings_name_the_key(tmp_path: Path, table: str, message: s
 
 
 def test_approval_needs_yes_or_a_terminal() -> None:
-    assert fleet.approve(yes=True, interactive=False, ask=lambda _: "n")
-    assert fleet.approve(yes=False, interactive=True, ask=lambda _: "y")
-    assert not fleet.approve(yes=False, interactive=True, ask=lambda _: "")
-    with pytest.raises(fleet.ApprovalImpossible, match="pass --yes"):
-        fleet.approve(yes=False, interactive=False, ask=lambda _: "y")
+    assert rollout.approve_on_terminal(yes=True, interactive=False, ask=lambda _: "n")
+    assert rollout.approve_on_terminal(yes=False, interactive=True, ask=lambda _: "y")
+    assert not rollout.approve_on_terminal(yes=False, interactive=True, ask=lambda _: "")
+    with pytest.raises(rollout.ApprovalImpossible, match="pass --yes"):
+        rollout.approve_on_terminal(yes=False, interactive=False, ask=lambda _: "y")
 
 
 def test_migrations_note_says_when_they_run() -> None:
-    assert "before the switch" in fleet.migrations_note("before-switch")
-    assert "none" in fleet.migrations_note("off")
+    assert "before the switch" in rollout.migrations_note("before-switch")
+    assert "none" in rollout.migrations_note("off")
 
 
 def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_the_scripts_are_known() -> (
@@ -197,25 +198,25 @@ def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_
 ):
     v1, v2 = Release("app:aaa", "a" * 40, "v1"), Release("app:bbb", "b" * 40, "v2")
     plans = [
-        fleet.HostPlan("web-1", v1, v2, database="0003"),
-        fleet.HostPlan("web-2", v1, v2, database=None),  # its database could not be asked
-        fleet.HostPlan("web-3", None, v2),
+        rollout.HostPlan("web-1", v1, v2, database="0003"),
+        rollout.HostPlan("web-2", v1, v2, database=None),  # its database could not be asked
+        rollout.HostPlan("web-3", None, v2),
     ]
     scripts = ["0001 (notes)", "0002 (body)", "0003 (index)", "0004 (tags)"]
 
     def pending_for(revision: str) -> list[str] | None:
         return scripts if revision == "base" else scripts[[s[:4] for s in scripts].index(revision) + 1 :]
 
-    lines = fleet.pending_lines(plans, "before-switch", pending_for)
+    lines = rollout.pending_lines(plans, "before-switch", pending_for)
 
     assert lines[0] == "  migrations pending on web-1 (database at 0003): 0004 (tags)"
     assert lines[1].startswith("  migrations pending on web-2: unknown until the host is reached")
     assert lines[2].startswith("  migrations on web-3: nothing deployed yet") and "0001 (notes)" in lines[2]
-    assert fleet.pending_lines(plans, "off", pending_for) == [
-        f"  migrations pending: {fleet.migrations_note('off')}"
+    assert rollout.pending_lines(plans, "off", pending_for) == [
+        f"  migrations pending: {rollout.migrations_note('off')}"
     ]
-    assert fleet.pending_lines(plans, "before-switch", None)[0].startswith("  migrations pending: unknown")
-    no_scripts = fleet.pending_lines(plans[2:], "before-switch", lambda _: [])
+    assert rollout.pending_lines(plans, "before-switch", None)[0].startswith("  migrations pending: unknown")
+    no_scripts = rollout.pending_lines(plans[2:], "before-switch", lambda _: [])
     assert no_scripts[0].endswith("on whatever database it finds (none)")
 
 
@@ -238,6 +239,23 @@ class EmptyServer:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def rehearses(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        raise AssertionError(f"ran {argv}")
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         return CommandResult(tuple(argv), 1, "", "Error: No such object")
@@ -309,14 +327,15 @@ def test_publishing_an_archive_loads_it_here_first_and_a_dry_run_only_prints(tmp
         str(archive),
     )
 
-    transfer.publish(
-        image, "registry.example.invalid/team", Reporter(stream=out), archive=archive, dry_run=True
-    )
+    reporter = Reporter(stream=out)
+    here = DryRunHost(EmptyServer("local"), reporter)
+
+    transfer.publish(image, "registry.example.invalid/team", here, reporter, archive=archive)
 
     assert out.getvalue().splitlines() == [
-        f"  would run here: docker load --input {archive}",
-        "  would run here: docker tag app:abc registry.example.invalid/team/app:abc",
-        "  would run here: docker push registry.example.invalid/team/app:abc",
+        f"  would run on local: docker load --input {archive}",
+        "  would run on local: docker tag app:abc registry.example.invalid/team/app:abc",
+        "  would run on local: docker push registry.example.invalid/team/app:abc",
     ]
 
 
@@ -327,7 +346,9 @@ def test_an_image_without_a_tag_cannot_be_published() -> None:
     )
 
     with pytest.raises(transfer.TransferFailed, match="has no name:tag to push"):
-        transfer.publish(image, "registry.example.invalid", Reporter(stream=io.StringIO()))
+        transfer.publish(
+            image, "registry.example.invalid", EmptyServer("local"), Reporter(stream=io.StringIO())
+        )
 
 
 def test_the_proxy_task_refuses_a_server_target_before_reaching_it(tmp_path: Path) -> None:

@@ -267,8 +267,8 @@ def test_with_a_registry_nothing_is_pushed_before_approval_and_a_dry_run_prints_
     dry = ship(project, archive, "--dry-run")
 
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert f"would run here: docker load --input {archive}" in dry.stdout
-    assert f"would run here: docker push {remote}" in dry.stdout
+    assert f"would run on local: docker load --input {archive}" in dry.stdout
+    assert f"would run on local: docker push {remote}" in dry.stdout
     assert f"would run on {host}: docker pull {remote}" in dry.stdout
     assert project.containers() == [] and not project.app_dir.exists()
     for reference in (f"{REPOSITORY}:{sha}", remote):

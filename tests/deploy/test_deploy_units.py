@@ -17,8 +17,9 @@ from shipflow.deploy.health import poll_delays
 from shipflow.deploy.session import dotenv_text, masker
 from shipflow.deploy.settings import DeploySettings, load_deploy_settings
 from shipflow.deploy.state import parse_inspect
+from shipflow.env.schema import env_schema
 from shipflow.hosts import DryRunHost, LocalHost
-from shipflow.project import SettingsError
+from shipflow.project import SettingsError, load_project
 from shipflow.report import Reporter
 
 pytestmark = pytest.mark.unit
@@ -218,7 +219,7 @@ def test_no_secret_reaches_a_dry_run_plan_in_any_form_it_is_written_in(tmp_path:
         "LOG_LEVEL": "INFO",
     }
     out = io.StringIO()
-    reporter = Reporter(mask=masker(values, tmp_path), stream=out)
+    reporter = Reporter(mask=masker(values, env_schema(load_project(tmp_path))), stream=out)
     host = DryRunHost(LocalHost(), reporter)
 
     host.write_file(str(tmp_path / "env" / "blue.env"), dotenv_text(values), mode=0o600)

@@ -1,14 +1,14 @@
-"""`inv env.check` and `inv env.show` run as a user would, on projects copied from this repository."""
+"""`inv env.check` and `inv env.show` run as a user would (in this process), on projects copied from this
+repository."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from support import run_shipflow
+from support import Ran, ShipflowCli, git
 
 pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
 
@@ -42,7 +42,7 @@ def project(repo_root: Path, tmp_path: Path) -> Path:
         tmp_path / "envs",
         ignore=shutil.ignore_patterns(".env.staging", ".env.production"),
     )
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    git(tmp_path, "init", "-q")
     return tmp_path
 
 
@@ -55,7 +55,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {str(path): path.read_bytes() for path in sorted((root / "envs").iterdir())}
 
 
-def assert_no_canary(done: subprocess.CompletedProcess[str]) -> None:
+def assert_no_canary(done: Ran) -> None:
     output = done.stdout + done.stderr
     assert CANARY_KEY not in output
     assert CANARY_PASSWORD not in output
@@ -63,18 +63,20 @@ def assert_no_canary(done: subprocess.CompletedProcess[str]) -> None:
     assert "canary-" not in output, output
 
 
-def test_check_passes_on_the_committed_environments(project: Path) -> None:
-    done = run_shipflow("env.check", cwd=project, env=clean_environ())
+def test_check_passes_on_the_committed_environments(shipflow_cli: ShipflowCli, project: Path) -> None:
+    done = shipflow_cli("env.check", cwd=project, env=clean_environ())
     assert done.returncode == 0, done.stdout + done.stderr
     for environment in ("development", "test", "local"):
         assert f"ok    {environment}" in done.stdout
     assert "production" not in done.stdout  # no envs/.env.production: not checked
 
 
-def test_the_production_example_copied_fails_listing_every_placeholder(project: Path) -> None:
+def test_the_production_example_copied_fails_listing_every_placeholder(
+    shipflow_cli: ShipflowCli, project: Path
+) -> None:
     shutil.copy(project / "envs" / ".env.production.example", project / "envs" / ".env.production")
     before = snapshot(project)
-    done = run_shipflow("env.check", "--env", "production", cwd=project, env=clean_environ())
+    done = shipflow_cli("env.check", "--env", "production", cwd=project, env=clean_environ())
     assert done.returncode == 2
     placeholder_lines = [line for line in done.stdout.splitlines() if "placeholder" in line]
     for key in ("CORS_ORIGINS", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "INTERNAL_API_TOKEN"):
@@ -82,33 +84,35 @@ def test_the_production_example_copied_fails_listing_every_placeholder(project: 
     assert snapshot(project) == before
 
 
-def test_the_production_file_with_good_values_passes(project: Path) -> None:
+def test_the_production_file_with_good_values_passes(shipflow_cli: ShipflowCli, project: Path) -> None:
     write_production(project, GOOD_PRODUCTION)
-    done = run_shipflow("env.check", "--env", "prod", cwd=project, env=clean_environ())
+    done = shipflow_cli("env.check", "--env", "prod", cwd=project, env=clean_environ())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok    production" in done.stdout
     assert_no_canary(done)
 
 
-def test_a_missing_production_file_says_how_to_create_it(project: Path) -> None:
-    done = run_shipflow("env.check", "--env", "production", cwd=project, env=clean_environ())
+def test_a_missing_production_file_says_how_to_create_it(shipflow_cli: ShipflowCli, project: Path) -> None:
+    done = shipflow_cli("env.check", "--env", "production", cwd=project, env=clean_environ())
     assert done.returncode == 2
     assert "cp envs/.env.production.example envs/.env.production" in done.stdout
     assert "Traceback" not in done.stderr
 
 
-def test_an_unknown_environment_lists_the_known_ones(project: Path) -> None:
+def test_an_unknown_environment_lists_the_known_ones(shipflow_cli: ShipflowCli, project: Path) -> None:
     for args in (["env.check", "--env", "qa"], ["env.show", "--env", "qa"]):
-        done = run_shipflow(*args, cwd=project, env=clean_environ())
+        done = shipflow_cli(*args, cwd=project, env=clean_environ())
         assert done.returncode == 2
         assert "unknown environment 'qa'" in done.stderr
         assert "development, test, staging, production, local" in done.stderr
         assert "Traceback" not in done.stderr
 
 
-def test_show_lists_keys_masked_values_and_where_each_was_set(project: Path) -> None:
+def test_show_lists_keys_masked_values_and_where_each_was_set(
+    shipflow_cli: ShipflowCli, project: Path
+) -> None:
     write_production(project, GOOD_PRODUCTION)
-    done = run_shipflow("env.show", cwd=project, env=clean_environ(APP_ENV="production", LOG_LEVEL="ERROR"))
+    done = shipflow_cli("env.show", cwd=project, env=clean_environ(APP_ENV="production", LOG_LEVEL="ERROR"))
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:]}
     assert rows["APP_NAME"] == ["shipflow-example", "envs/.env:3"]
@@ -118,8 +122,10 @@ def test_show_lists_keys_masked_values_and_where_each_was_set(project: Path) -> 
     assert_no_canary(done)
 
 
-def test_a_secret_from_the_process_environment_is_masked_too(project: Path) -> None:
-    done = run_shipflow("env.show", "--env", "dev", cwd=project, env=clean_environ(SECRET_KEY=CANARY_KEY))
+def test_a_secret_from_the_process_environment_is_masked_too(
+    shipflow_cli: ShipflowCli, project: Path
+) -> None:
+    done = shipflow_cli("env.show", "--env", "dev", cwd=project, env=clean_environ(SECRET_KEY=CANARY_KEY))
     assert done.returncode == 0, done.stderr
     assert_no_canary(done)
 
@@ -134,55 +140,61 @@ def test_a_secret_from_the_process_environment_is_masked_too(project: Path) -> N
         {"EXTRA": "${UNDEFINED_HOST}"},  # interpolation of an undefined variable
     ],
 )
-def test_canary_secrets_never_appear_in_any_failing_run(project: Path, broken: dict[str, str]) -> None:
+def test_canary_secrets_never_appear_in_any_failing_run(
+    shipflow_cli: ShipflowCli, project: Path, broken: dict[str, str]
+) -> None:
     write_production(project, {**GOOD_PRODUCTION, **broken})
     for args in (["env.check"], ["env.check", "--env", "production"], ["env.show", "--env", "production"]):
-        done = run_shipflow(*args, cwd=project, env=clean_environ())
+        done = shipflow_cli(*args, cwd=project, env=clean_environ())
         assert_no_canary(done)
-    assert run_shipflow("env.check", cwd=project, env=clean_environ()).returncode == 2
+    assert shipflow_cli("env.check", cwd=project, env=clean_environ()).returncode == 2
 
 
-def test_canary_secrets_never_appear_when_lines_are_malformed(project: Path) -> None:
+def test_canary_secrets_never_appear_when_lines_are_malformed(
+    shipflow_cli: ShipflowCli, project: Path
+) -> None:
     text = (
         f"SECRET_KEY '{CANARY_KEY}\nDATABASE_URL=postgresql://app:{CANARY_PASSWORD}@db/app\nDATABASE_URL=x\n"
     )
     (project / "envs" / ".env.production").write_text(text, encoding="utf-8")
     for args in (["env.check", "--env", "production"], ["env.show", "--env", "production"]):
-        done = run_shipflow(*args, cwd=project, env=clean_environ())
+        done = shipflow_cli(*args, cwd=project, env=clean_environ())
         assert done.returncode == 2
         assert "envs/.env.production:1" in done.stdout
         assert_no_canary(done)
 
 
-def test_a_committed_production_file_fails_the_guard_without_showing_its_secrets(project: Path) -> None:
+def test_a_committed_production_file_fails_the_guard_without_showing_its_secrets(
+    shipflow_cli: ShipflowCli, project: Path
+) -> None:
     write_production(project, GOOD_PRODUCTION)
-    subprocess.run(["git", "add", "-f", "envs"], cwd=project, check=True)
-    done = run_shipflow("env.check", cwd=project, env=clean_environ())
+    git(project, "add", "-f", "envs")
+    done = shipflow_cli("env.check", cwd=project, env=clean_environ())
     assert done.returncode == 2
     assert "git rm --cached envs/.env.production" in done.stdout
     assert_no_canary(done)
 
 
-def test_a_non_utf8_file_fails_cleanly(project: Path) -> None:
+def test_a_non_utf8_file_fails_cleanly(shipflow_cli: ShipflowCli, project: Path) -> None:
     (project / "envs" / ".env.test").write_bytes(b"ENV=test\nAPP_NAME=caf\xe9\n")
-    done = run_shipflow("env.check", "--env", "test", cwd=project, env=clean_environ())
+    done = shipflow_cli("env.check", "--env", "test", cwd=project, env=clean_environ())
     assert done.returncode == 2
     assert "envs/.env.test:2: not UTF-8" in done.stdout
     assert "Traceback" not in done.stderr
 
 
-def test_a_bad_schema_in_pyproject_fails_cleanly(project: Path) -> None:
+def test_a_bad_schema_in_pyproject_fails_cleanly(shipflow_cli: ShipflowCli, project: Path) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text(encoding="utf-8").replace('PORT = { type = "int"', 'PORT = { type = "number"'),
         encoding="utf-8",
     )
-    done = run_shipflow("env.check", cwd=project, env=clean_environ())
+    done = shipflow_cli("env.check", cwd=project, env=clean_environ())
     assert done.returncode == 2
     assert "pyproject.toml" in done.stderr and "PORT" in done.stderr and "number" in done.stderr
 
 
-def test_the_tasks_explain_their_flags(project: Path) -> None:
+def test_the_tasks_explain_their_flags(shipflow_cli: ShipflowCli, project: Path) -> None:
     for name in ("env.check", "env.show"):
-        done = run_shipflow("--help", name, cwd=project, env=clean_environ())
+        done = shipflow_cli("--help", name, cwd=project, env=clean_environ())
         assert "--env" in done.stdout and "production" in done.stdout

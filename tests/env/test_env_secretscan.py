@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+from support import git
 
 from shipflow.env.schema import EnvSchema
 from shipflow.env.secretscan import committed_secret_problems, scan_text
@@ -16,12 +16,12 @@ SCHEMA = EnvSchema()
 
 
 def git_repo(root: Path, files: dict[str, str]) -> Path:
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    git(root, "init", "-q")
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    subprocess.run(["git", "add", "-f", *files], cwd=root, check=True)
+    git(root, "add", "-f", *files)
     return root
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import REPO, run_shipflow
+from support import REPO, commit_all, git, make_repository, remove_test_images, run_shipflow
 
 from shipflow.hosts import LocalHost
 from shipflow.images.build import connect_docker, ensure_base_image
@@ -40,20 +40,6 @@ CMD ["ls", "-A", "/src"]
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
-def git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "tag.gpgsign=false"]
-    done = subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def image_id(reference: str) -> str:
@@ -84,18 +70,12 @@ def containers() -> Iterator[list[str]]:
         docker("rm", "-f", name, check=False)
 
 
-def remove_app_images(app: str) -> None:
-    ids = app_image_ids(app)
-    if ids:
-        docker("image", "rm", "-f", *ids, check=False)
-
-
 @pytest.fixture
 def image_name() -> Iterator[str]:
     """A unique image name; every image labelled with it is removed afterwards."""
     name = f"shipflow-test-{uuid.uuid4().hex[:10]}"
     yield name
-    remove_app_images(name)
+    remove_test_images(name)
 
 
 @pytest.fixture
@@ -110,8 +90,7 @@ def project(tmp_path: Path, base_image: str, image_name: str) -> Path:
     (repo / "Dockerfile").write_text(TINY_DOCKERFILE)
     (repo / ".gitignore").write_text("ignored.txt\n")
     (repo / "app.txt").write_text("committed\n")
-    git(repo, "init", "-q")
-    commit_all(repo, "first")
+    make_repository(repo)
     return repo
 
 
@@ -240,12 +219,11 @@ def example_image(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> 
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO / "scripts", repo / "scripts", ignore=ignore)
     shutil.copytree(REPO / "examples" / "service", repo / "examples" / "service", ignore=ignore)
-    git(repo, "init", "-q")
-    sha = commit_all(repo, "example service")
+    sha = make_repository(repo, "example service")
     done = build(repo)
     assert done.returncode == 0, done.stdout + done.stderr
     yield f"{name}:{sha}", sha
-    remove_app_images(name)
+    remove_test_images(name)
 
 
 def free_port() -> int:

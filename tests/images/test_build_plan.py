@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO, run_shipflow
+from support import REPO, ShipflowCli
 
 from shipflow.images.facts import (
     ReleaseImage,
@@ -186,25 +186,29 @@ def test_the_source_label_never_holds_credentials(remote: str | None, published:
 # --- the task refuses bad input before it reaches docker ------------------------------------------------
 
 
-def test_build_with_an_unknown_environment_names_the_known_ones(tmp_path: Path) -> None:
+def test_build_with_an_unknown_environment_names_the_known_ones(
+    shipflow_cli: ShipflowCli, tmp_path: Path
+) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.shipflow.build]\nimage = "app"\n')
-    done = run_shipflow("build", "--env", "qa", cwd=tmp_path)
+    done = shipflow_cli("build", "--env", "qa", cwd=tmp_path)
     assert done.returncode == 2
     assert "build: unknown environment 'qa' (from --env); known: development" in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_build_without_settings_says_which_key_to_add(tmp_path: Path) -> None:
+def test_build_without_settings_says_which_key_to_add(shipflow_cli: ShipflowCli, tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    done = run_shipflow("build", cwd=tmp_path)
+    done = shipflow_cli("build", cwd=tmp_path)
     assert done.returncode == 2
     assert "[tool.shipflow.build] image is not set" in done.stderr
 
 
 @pytest.mark.needs("git")
-def test_build_outside_a_git_repository_says_to_commit_first(tmp_path: Path) -> None:
+def test_build_outside_a_git_repository_says_to_commit_first(
+    shipflow_cli: ShipflowCli, tmp_path: Path
+) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.shipflow.build]\nimage = "app"\n')
-    done = run_shipflow("build", cwd=tmp_path)
+    done = shipflow_cli("build", cwd=tmp_path)
     assert done.returncode == 1
     assert "is not inside a git repository: run 'git init' and commit first" in done.stderr
     assert "Traceback" not in done.stderr

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from support import git as run_git
+from support import make_repository
 
 from shipflow.release import git
 
 pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
-
-
-def run_git(repo: Path, *args: str) -> str:
-    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "tag.gpgsign=false"]
-    done = subprocess.run(
-        ["git", "-C", str(repo), *identity, *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
@@ -27,9 +20,7 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "inner.txt").write_text("inner\n")
     (tmp_path / ".gitignore").write_text("*.log\n")
-    run_git(tmp_path, "init", "-q")
-    run_git(tmp_path, "add", "-A")
-    run_git(tmp_path, "commit", "-q", "-m", "first")
+    make_repository(tmp_path, "first")
     return tmp_path
 
 

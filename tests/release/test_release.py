@@ -1,33 +1,15 @@
-"""`inv release` and `inv git.check` on real git repositories in a temporary folder (no mocked git)."""
+"""`inv release` and `inv git.check` run as a user would on real git repositories in a temporary folder
+(no mocked git)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from support import run_shipflow
+from support import git, git_environ, make_repository, run_shipflow
 
-pytestmark = [pytest.mark.unit, pytest.mark.needs("git")]
-
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "tag.gpgsign=false", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **IDENTITY},
-    )
-    return done.stdout.strip()
+pytestmark = [pytest.mark.cli, pytest.mark.needs("git")]
 
 
 def commit(repo: Path, name: str, text: str = "x\n") -> None:
@@ -37,7 +19,7 @@ def commit(repo: Path, name: str, text: str = "x\n") -> None:
 
 
 def shipflow(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_shipflow(*args, cwd=repo, env={**os.environ, **IDENTITY})
+    return run_shipflow(*args, cwd=repo, env=git_environ())
 
 
 @pytest.fixture
@@ -45,10 +27,8 @@ def repo(tmp_path: Path) -> Path:
     """A gitflow project on main with one release (v1.0.0) and a develop branch merged into main."""
     project = tmp_path / "project"
     project.mkdir()
-    git(project, "init", "-q", "-b", "main")
     (project / "pyproject.toml").write_text('[tool.shipflow.git]\nmodel = "gitflow"\n')
-    git(project, "add", "pyproject.toml")
-    git(project, "commit", "-q", "-m", "start")
+    make_repository(project, "start")
     git(project, "tag", "-a", "v1.0.0", "-m", "Release v1.0.0")
     git(project, "switch", "-q", "-c", "develop")
     commit(project, "feature.txt")
@@ -171,7 +151,7 @@ def test_uncommitted_changes_are_refused(repo: Path) -> None:
 
 
 def test_the_first_release_lists_every_commit(tmp_path: Path) -> None:
-    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "init", "-q")
     commit(tmp_path, "a.txt")
     commit(tmp_path, "b.txt")
     done = shipflow(tmp_path, "release", "--version", "0.1.0")

@@ -39,10 +39,21 @@ def test_in_no_group():
 """
 
 
+def other_installed_plugins() -> list[str]:
+    """The names of the installed pytest plugins other than shipflow's."""
+    from importlib.metadata import entry_points
+
+    return sorted(plugin.name for plugin in entry_points(group="pytest11") if plugin.name != "shipflow")
+
+
 @pytest.fixture(autouse=True)
-def no_outer_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The generated projects see only the overrides each test sets."""
+def no_outer_overrides(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generated projects see only the overrides each test sets, and only shipflow's plugin among the
+    installed ones: another plugin imported during a run (hypothesis' takes a second) is imported again by
+    every in-process run, since pytester forgets the modules a run imported. (After ``pytester``, which
+    empties PYTEST_ADDOPTS.)"""
     monkeypatch.delenv("TEST_GROUPS", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(f"-p no:{name}" for name in other_installed_plugins()))
 
 
 def project(pytester: pytest.Pytester, config: str | None = SOURCE_DOCUMENT_FORM, **tests: str) -> None:
@@ -55,7 +66,7 @@ def project(pytester: pytest.Pytester, config: str | None = SOURCE_DOCUMENT_FORM
 
 def test_the_plugin_is_active_through_its_entry_point(pytester: pytest.Pytester) -> None:
     project(pytester)
-    result = pytester.runpytest_subprocess("--trace-config")
+    result = pytester.runpytest("--trace-config")
     result.stdout.fnmatch_lines(["*shipflow*shipflow/testing/plugin.py*"])
 
 
@@ -221,7 +232,7 @@ def test_bad_input_stops_the_run_with_one_message(
 ) -> None:
     project(pytester, config)
     monkeypatch.setenv("TEST_GROUPS", environ)
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
@@ -317,7 +328,7 @@ def test_a_test_in_no_group_fails_too_and_no_fixture_runs_first(
 
 def test_an_unknown_service_name_is_an_error_naming_the_known_ones(pytester: pytest.Pytester) -> None:
     project(pytester, test_app='import pytest\n\n@pytest.mark.needs("mysql")\ndef test_db(): pass\n')
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["ERROR: test_app.py::test_db: @pytest.mark.needs: unknown service 'mysql'; known services: dock*"]

@@ -1,1 +1,1 @@
-"""CI files generated from the task list: GitHub Actions and GitLab CI."""
+"""GitHub Actions and GitLab CI files generated from the tasks: each step one ``inv``/``nox`` line."""

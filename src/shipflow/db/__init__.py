@@ -1,4 +1,2 @@
-"""Database migrations with alembic: settings, running alembic, the round trip, drift and history checks.
-
-alembic and SQLAlchemy are imported inside the functions that use them (``inv --list`` stays fast).
-"""
+"""Database migrations with alembic: each ``inv db.*`` task as a function, settings, the runner, CI's checks
+(single head, round trip, drift, history, manifest), pending migrations and scratch databases."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipflow.errors import Failed
 from shipflow.release import git
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ MANIFEST_NOTE = (
 _KINDS = {"M": "modified", "T": "modified", "D": "deleted", "R": "renamed", "A": "added", "C": "added"}
 
 
-class ManifestError(Exception):
+class ManifestError(Failed):
     """The manifest is missing or not the JSON ``inv db.lock`` writes."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipflow.env.masking import mask
+from shipflow.errors import BadInput, Failed
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -27,11 +28,11 @@ CONNECT_TIMEOUT_SECONDS = 5
 SPECIAL_TARGETS = ("head", "heads", "base")
 
 
-class MigrationError(Exception):
+class MigrationError(Failed):
     """alembic or the database refused; the message is masked and says what to do."""
 
 
-class BadRevision(MigrationError):
+class BadRevision(BadInput, MigrationError):
     """A revision the migrations do not know (a typo in ``--to``): bad input, not a failure."""
 
 

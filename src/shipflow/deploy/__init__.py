@@ -1,1 +1,2 @@
-"""Blue-green deploys: settings, commands as data, host state, lock, audit, and the engine."""
+"""Blue-green deploys: settings, commands as data, the host's state, the per-host switch (``bluegreen``),
+the rollout across hosts (``rollout``), rollback choice, status, maintenance, lock and audit log."""

@@ -1,12 +1,20 @@
-"""The audit log on the host: one JSON line per deploy, rollback and unlock. A record, not the truth."""
+"""The audit log on the host: one JSON line per deploy, rollback, removal and unlock. A record, not the truth.
+
+:func:`new_record` is the one place a record is assembled (who and when are filled in the same way for
+every action).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shipflow.deploy import commands
+
 if TYPE_CHECKING:
+    from shipflow.deploy.lock import Actor
     from shipflow.hosts.base import Host
 
 
@@ -31,13 +39,27 @@ class AuditRecord:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def append(host: Host, path: str, record: AuditRecord) -> None:
-    """Append one line; a single short write to an O_APPEND file is not interleaved with others."""
-    parent = path.rsplit("/", 1)[0]
-    host.run(["mkdir", "-p", parent]).check(host.name)
-    host.run(["sh", "-c", 'cat >> "$1"', "audit", path], stdin=(record.to_json() + "\n").encode()).check(
-        host.name
+def utc_now() -> str:
+    """Now, as records and container labels write it (seconds, UTC)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_record(action: str, result: str, actor: Actor, environment: str, **fields: Any) -> AuditRecord:
+    """A record of ``action`` by ``actor``, at this moment."""
+    return AuditRecord(
+        action=action,
+        result=result,
+        at=utc_now(),
+        by=f"{actor.user}@{actor.machine}",
+        environment=environment,
+        **fields,
     )
+
+
+def append(host: Host, path: str, record: AuditRecord) -> None:
+    """Append one line to the log at ``path`` (its folder is created)."""
+    host.run(commands.make_folders(commands.parent_folder(path))).check(host.name)
+    host.run(commands.append_stdin(path), stdin=(record.to_json() + "\n").encode()).check(host.name)
 
 
 def read(host: Host, path: str, *, last: int | None = None) -> list[AuditRecord]:

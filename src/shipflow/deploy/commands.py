@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy.settings import SLOT_NAMES
+from shipflow.deploy.settings import SLOT_NAMES, local_nginx
 from shipflow.deploy.templates import render_template
 from shipflow.images.plan import REVISION_LABEL, VERSION_LABEL
 
@@ -80,6 +80,63 @@ def aside_env_file_path(target: TargetSettings, slot: Slot) -> str:
 
 def move_file_if_present(source: str, destination: str) -> list[str]:
     return ["sh", "-c", 'if [ -e "$1" ]; then mv -f "$1" "$2"; fi', "sh", source, destination]
+
+
+def remove_file(path: str) -> list[str]:
+    return ["rm", "-f", path]
+
+
+def make_folders(*paths: str) -> list[str]:
+    return ["mkdir", "-p", *paths]
+
+
+def parent_folder(path: str) -> str:
+    return path.rsplit("/", 1)[0]
+
+
+def chown(owner: str, path: str) -> list[str]:
+    return ["chown", owner, path]
+
+
+def process_alive(pid: str) -> list[str]:
+    """Exits 0 when process ``pid`` exists (``kill -0`` sends no signal)."""
+    return ["kill", "-0", pid]
+
+
+# --- the lock and the audit log: bytes travel on stdin, never in argv --------------------------------
+
+# The holder is written to a private file first and hard-linked into place: `ln` fails when the lock
+# exists, and whoever reads the lock sees a complete holder, never an empty file.
+_CREATE_LOCK = 'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; exit $created'
+# One takeover at a time (`mkdir` is atomic), and the lock is replaced only if it still holds the dead
+# holder we read: two deploys that both found the same stale lock cannot both end up holding it.
+_TAKE_OVER_LOCK = (
+    'mkdir "$1.takeover" 2>/dev/null || exit 1; '
+    'if [ "$(cat "$1" 2>/dev/null)" = "$2" ]; then rm -f "$1"; fi; '
+    'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; '
+    'rmdir "$1.takeover"; exit $created'
+)
+# Remove the lock only while it is ours: a lock taken over by someone else is theirs now.
+_RELEASE_OWN_LOCK = '[ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ] || rm -f "$1"'
+
+
+def create_lock(path: str) -> list[str]:
+    """Create ``path`` from stdin (the holder) only if it does not exist; exits non-zero when it does."""
+    return ["sh", "-c", _CREATE_LOCK, "lock", path]
+
+
+def take_over_lock(path: str, stale_holder: str) -> list[str]:
+    """Replace the lock with stdin's holder, only while it still holds ``stale_holder``."""
+    return ["sh", "-c", _TAKE_OVER_LOCK, "lock", path, stale_holder]
+
+
+def release_own_lock(path: str, holder: str) -> list[str]:
+    return ["sh", "-c", _RELEASE_OWN_LOCK, "lock", path, holder]
+
+
+def append_stdin(path: str) -> list[str]:
+    """Append stdin to ``path``: one short write to an O_APPEND file is not interleaved with others."""
+    return ["sh", "-c", 'cat >> "$1"', "audit", path]
 
 
 def audit_log_path(target: TargetSettings) -> str:
@@ -202,6 +259,24 @@ def parse_current(stdout: str) -> str | None:
     return ",".join(found) or None
 
 
+def image_labels(reference: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", reference]
+
+
+def image_user(reference: str) -> list[str]:
+    """The user an image runs as (``USER``), empty for root."""
+    return ["docker", "image", "inspect", "--format", "{{.Config.User}}", reference]
+
+
+def uid_in_image(reference: str) -> list[str]:
+    """The numeric uid of the image's user, asked from inside the image."""
+    return ["docker", "run", "--rm", "--entrypoint", "id", reference, "-u"]
+
+
+def image_tags(repository: str) -> list[str]:
+    return ["docker", "image", "ls", repository, "--format", "{{.Tag}}"]
+
+
 def inspect_containers(names: list[str]) -> list[str]:
     return ["docker", "inspect", "--type", "container", *names]
 
@@ -282,8 +357,7 @@ http {{
 
 
 def nginx_start(target: TargetSettings) -> list[str]:
-    prefix = f"{target.state_dir}/nginx"
-    return ["nginx", "-p", prefix, "-c", f"{prefix}/nginx.conf"]
+    return list(local_nginx(target.state_dir))
 
 
 def nginx_stop(target: TargetSettings) -> list[str]:
@@ -297,3 +371,54 @@ def worker_pids(master_pid: int) -> list[str]:
 
 def pids_alive(pids: list[int]) -> list[str]:
     return ["ps", "-o", "pid=", "-p", ",".join(map(str, pids))]
+
+
+# --- the image's journey -----------------------------------------------------------------------------
+
+
+def save_image(reference: str) -> list[str]:
+    """``docker save`` of a reference on this machine (its tags travel with it)."""
+    return ["docker", "save", reference]
+
+
+def load_gzipped_image() -> list[str]:
+    """What the server runs, reading the gzip stream on stdin."""
+    return ["sh", "-c", "gunzip | docker load"]
+
+
+def load_image_archive(archive: str) -> list[str]:
+    """``docker load`` of an image archive into this machine's engine (to push it to a registry)."""
+    return ["docker", "load", "--input", archive]
+
+
+def image_facts(reference: str) -> list[str]:
+    """The image's id and labels as one JSON object."""
+    return [
+        "docker",
+        "image",
+        "inspect",
+        "--format",
+        '{"id":{{json .Id}},"labels":{{json .Config.Labels}}}',
+        reference,
+    ]
+
+
+def tag_image(image_id: str, reference: str) -> list[str]:
+    return ["docker", "tag", image_id, reference]
+
+
+def registry_reference(registry: str, reference: str) -> str:
+    """``registry.example.com/team/app:sha`` for ``app:sha`` under ``registry`` (a host and optional path)."""
+    return f"{registry.rstrip('/')}/{reference}"
+
+
+def push_image(registry: str, reference: str) -> list[list[str]]:
+    """What runs here to publish ``reference`` to ``registry``."""
+    remote = registry_reference(registry, reference)
+    return [["docker", "tag", reference, remote], ["docker", "push", remote]]
+
+
+def pull_image(registry: str, reference: str) -> list[list[str]]:
+    """What runs on the server to fetch ``reference`` from ``registry`` under its own name."""
+    remote = registry_reference(registry, reference)
+    return [["docker", "pull", remote], ["docker", "tag", remote, reference]]

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shipflow.deploy import commands
+from shipflow.errors import Locked
+
 if TYPE_CHECKING:
     from shipflow.hosts.base import Host
 
@@ -39,7 +42,7 @@ class Actor:
         return f"{self.user}@{self.machine} pid {self.pid} since {self.started_at} running `{self.command}`"
 
 
-class LockHeld(Exception):
+class LockHeld(Locked):
     """Another deploy holds the lock; ``stale`` when its holder is provably gone."""
 
     def __init__(self, path: str, holder: Actor | None, *, stale: bool) -> None:
@@ -71,17 +74,10 @@ def is_stale(holder: Actor | None) -> bool:
     return False
 
 
-# The holder is written to a private file first and hard-linked into place: `ln` fails when the lock
-# exists, and whoever reads the lock sees a complete holder, never an empty file.
-_CREATE_LOCK = 'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; exit $created'
-
-
 def try_acquire(host: Host, path: str, actor: Actor) -> bool:
     """Create the lock file with the holder in it, only if it does not exist yet."""
-    parent = path.rsplit("/", 1)[0]
-    host.run(["mkdir", "-p", parent]).check(host.name)
-    created = host.run(["sh", "-c", _CREATE_LOCK, "lock", path], stdin=_holder_text(actor).encode())
-    return created.ok
+    host.run(commands.make_folders(commands.parent_folder(path))).check(host.name)
+    return host.run(commands.create_lock(path), stdin=_holder_text(actor).encode()).ok
 
 
 def acquire(
@@ -105,20 +101,8 @@ def acquire(
         time.sleep(0.5)
 
 
-# One takeover at a time (`mkdir` is atomic), and the lock is replaced only if it still holds the dead
-# holder we read: two deploys that both found the same stale lock cannot both end up holding it.
-_TAKE_OVER = (
-    'mkdir "$1.takeover" 2>/dev/null || exit 1; '
-    'if [ "$(cat "$1" 2>/dev/null)" = "$2" ]; then rm -f "$1"; fi; '
-    'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; '
-    'rmdir "$1.takeover"; exit $created'
-)
-# Remove the lock only while it is ours: a lock taken over by someone else is theirs now.
-_RELEASE_OWN = '[ ! -e "$1" ] || [ "$(cat "$1")" != "$2" ] || rm -f "$1"'
-
-
 def _take_over(host: Host, path: str, stale_text: bytes, actor: Actor) -> bool:
-    argv = ["sh", "-c", _TAKE_OVER, "lock", path, stale_text.decode("utf-8", "replace")]
+    argv = commands.take_over_lock(path, stale_text.decode("utf-8", "replace"))
     return host.run(argv, stdin=_holder_text(actor).encode()).ok
 
 
@@ -137,7 +121,7 @@ def holder_of(raw: bytes | None) -> Actor | None:
 
 def release(host: Host, path: str, actor: Actor | None = None) -> None:
     """Remove the lock: only while ``actor`` holds it when given, whoever holds it otherwise (unlock)."""
-    if actor is None:
-        host.run(["rm", "-f", path]).check(host.name)
-    else:
-        host.run(["sh", "-c", _RELEASE_OWN, "lock", path, _holder_text(actor)]).check(host.name)
+    argv = (
+        commands.remove_file(path) if actor is None else commands.release_own_lock(path, _holder_text(actor))
+    )
+    host.run(argv).check(host.name)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from shipflow.deploy.audit import AuditRecord
-    from shipflow.deploy.engine import Outcome, StatusReport
+    from shipflow.deploy.bluegreen import Outcome
+    from shipflow.deploy.lock import Actor
     from shipflow.deploy.settings import TargetSettings
+    from shipflow.deploy.status import StatusReport
 
 
 def _sha(sha: str | None) -> str:
@@ -58,3 +64,30 @@ def audit_line(record: AuditRecord) -> str:
         f"{record.at}  {record.action:<8} {record.result:<7} {change:<28} {record.slot or '-':<6} "
         f"{took:>7}  {record.by}  {record.detail}"
     ).rstrip()
+
+
+def audit_lines(records: Sequence[AuditRecord], *, json: bool, heading: str | None) -> list[str]:
+    """A host's records, one line each (or one JSON object each), under ``== host`` when several."""
+    if json:
+        return [record.to_json() for record in records]
+    lines = [f"== {heading}"] if heading else []
+    lines += [audit_line(record) for record in records] or ["no audit records yet"]
+    return lines
+
+
+def status_json(reports: Sequence[StatusReport]) -> str:
+    """One host's report as a JSON object, several as a list."""
+    shown = asdict(reports[0]) if len(reports) == 1 else [asdict(report) for report in reports]
+    return json.dumps(shown, indent=2)
+
+
+def removed_line(host: str, removed: Sequence[str], *, several: bool) -> str:
+    where = f" on {host}" if several else ""
+    return f"removed{where}: {', '.join(removed) or 'nothing was deployed'}"
+
+
+def unlocked_line(host: str, holder: Actor | None, *, several: bool) -> str:
+    where = f"{host}: " if several else ""
+    return (
+        f"{where}unlocked: removed the lock of {holder.describe()}" if holder else f"{where}no lock to remove"
+    )

@@ -10,6 +10,7 @@ from shipflow.deploy import commands
 from shipflow.hosts.base import HostError
 
 if TYPE_CHECKING:
+    from shipflow.deploy.context import Deployment
     from shipflow.deploy.settings import DeploySettings, TargetSettings
     from shipflow.hosts.base import Host
 
@@ -32,7 +33,7 @@ def master_pid(host: Host, target: TargetSettings) -> int | None:
     text = raw.decode().strip() if raw else ""
     if not text.isdigit():
         return None
-    return int(text) if host.query(["kill", "-0", text]).ok else None
+    return int(text) if host.query(commands.process_alive(text)).ok else None
 
 
 def workers(host: Host, master: int) -> tuple[int, ...]:
@@ -46,7 +47,7 @@ def ensure_local_config(host: Host, settings: DeploySettings, target: TargetSett
     wanted = commands.local_nginx_conf(settings, target).encode()
     if host.read_file(f"{prefix}/nginx.conf") != wanted:
         host.write_file(f"{prefix}/nginx.conf", wanted)
-    host.run(["mkdir", "-p", f"{prefix}/spool", f"{prefix}/logs"]).check(host.name)
+    host.run(commands.make_folders(f"{prefix}/spool", f"{prefix}/logs")).check(host.name)
 
 
 def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: commands.Slot) -> Switched:
@@ -63,7 +64,7 @@ def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: c
     tested = host.run(list(target.nginx_test))
     if not tested.ok:
         if previous is None:
-            host.run(["rm", "-f", target.upstream_path]).check(host.name)
+            host.run(commands.remove_file(target.upstream_path)).check(host.name)
         else:
             host.write_file(target.upstream_path, previous)
         detail = (tested.stderr or tested.stdout).strip()
@@ -98,3 +99,17 @@ def stop_local(host: Host, target: TargetSettings) -> bool:
         return False
     host.run(commands.nginx_stop(target)).check(host.name)
     return True
+
+
+def local_proxy_line(d: Deployment, *, stop: bool) -> str:
+    """``deploy.proxy``: where shipflow's local nginx runs, or stop it."""
+    if stop:
+        return (
+            "stopped the local nginx" if stop_local(d.host, d.target) else "the local nginx was not running"
+        )
+    master = master_pid(d.host, d.target)
+    return (
+        f"local nginx: running (pid {master}) on {d.target.public_url}"
+        if master
+        else "local nginx: not running"
+    )

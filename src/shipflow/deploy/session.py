@@ -1,29 +1,37 @@
-"""Assemble one deploy run from the project: settings, target, env file, masking, host, reporter."""
+"""Open one task's deploy run: the project's settings read once, the env file validated, one host per server.
+
+A :class:`Session` holds everything read from the project (``pyproject.toml``, ``deploy/deploy.toml``, the
+env schema and the environment's env file) and one :class:`~shipflow.deploy.context.Deployment` per host of
+the environment's target, each with its own connection. In a dry run every host rehearses, this machine
+included.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy.engine import Deployment
+from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
 from shipflow.deploy.settings import load_deploy_settings
-from shipflow.env.files import env_values
 from shipflow.env.masking import mask
 from shipflow.env.names import resolve_environment
 from shipflow.hosts import DryRunHost, LocalHost
-from shipflow.project import SettingsError, find_project_root
+from shipflow.project import SettingsError, load_project
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from shipflow.deploy.settings import TargetSettings
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.env.schema import EnvSchema
     from shipflow.hosts.base import Host
     from shipflow.hosts.ssh import SshTarget
+    from shipflow.project import Project
 
 
 def _dotenv_escaped(value: str) -> str:
@@ -36,13 +44,10 @@ def dotenv_text(values: Mapping[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def masker(values: Mapping[str, str], root: Path) -> Callable[[str], str]:
+def masker(values: Mapping[str, str], schema: EnvSchema) -> Callable[[str], str]:
     """The deploy's one mask: the project's secret keys and patterns (``[tool.shipflow.env]``) and URL
     passwords, each secret also in the escaped form :func:`dotenv_text` writes it in."""
-    from shipflow.env.schema import env_schema
-    from shipflow.project import load_project
-
-    secrets = env_schema(load_project(root)).secret_values(values)
+    secrets = schema.secret_values(values)
     every_form = list(dict.fromkeys([*secrets, *(_dotenv_escaped(secret) for secret in secrets)]))
     return lambda text: mask(text, every_form)
 
@@ -88,24 +93,17 @@ def open_host(
     return host
 
 
-def close_host(host: Host) -> None:
-    """Close an SSH connection (a no-op for this machine)."""
-    inner = host.host if isinstance(host, DryRunHost) else host
-    close = getattr(inner, "close", None)
-    if callable(close):
-        close()
-
-
-def remote_env_values(root: Path, target: TargetSettings, environ: Mapping[str, str]) -> dict[str, str]:
-    """A server's env file: the text of ``env_file_from``'s variable when it is set (CI: PROD_ENV_FILE),
-    else ``envs/.env`` < ``envs/.env.<env>`` < the process environment; validated like `inv env.check`."""
+def env_file_values(
+    root: Path, target: TargetSettings, schema: EnvSchema, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The env file a release gets: the text of ``env_file_from``'s variable when it is set (CI:
+    PROD_ENV_FILE), else ``envs/.env`` < ``envs/.env.<env>`` < the process environment; validated like
+    `inv env.check`, for this machine's target as for a server's."""
     from shipflow.env.check import development_values, load_environment
     from shipflow.env.files import EnvFileError, EnvLoad, Setting, parse_env_text
-    from shipflow.env.schema import env_schema, validate
+    from shipflow.env.schema import validate
     from shipflow.problems import errors
-    from shipflow.project import load_project
 
-    schema = env_schema(load_project(root))
     variable = target.env_file_from
     if variable and environ.get(variable, "").strip():
         source = f"${variable}"
@@ -123,19 +121,45 @@ def remote_env_values(root: Path, target: TargetSettings, environ: Mapping[str, 
     return load.values()
 
 
-def _prune_setting(root: Path) -> tuple[str, int] | None:
+def _prune_setting(project: Project) -> tuple[str, int] | None:
     """The images to prune after a deploy: [tool.shipflow.build] image and retain, when the project builds."""
     from shipflow.images.settings import build_settings
-    from shipflow.project import load_project
 
-    project = load_project(root)
     if "build" not in project.settings:
         return None
     settings = build_settings(project)
     return settings.image, settings.retain
 
 
-def open_deployments(
+@dataclass(frozen=True)
+class Session:
+    """One task's deploy run on one environment: the project's settings, read once, and its hosts."""
+
+    project: Project
+    settings: DeploySettings
+    environment: str
+    target: TargetSettings
+    deployments: tuple[Deployment, ...]
+    here: Host  # this machine: its docker engine builds and pushes (a rehearsal in a dry run)
+
+    @property
+    def first(self) -> Deployment:
+        return self.deployments[0]
+
+    @property
+    def mask(self) -> Callable[[str], str]:
+        return self.first.reporter.mask
+
+    def line(self, text: str) -> None:
+        self.first.reporter.line(text)
+
+    def close(self) -> None:
+        """Close every host's connection (nothing to close on this machine)."""
+        for deployment in self.deployments:
+            deployment.host.close()
+
+
+def open_session(
     environment: str | None,
     *,
     dry_run: bool = False,
@@ -143,26 +167,30 @@ def open_deployments(
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
     trust_new_host: bool = False,
-) -> list[Deployment]:
-    """One :class:`Deployment` per host of the environment's target (one for a local target), each with
-    its own connection; a server that cannot be reached raises :class:`~shipflow.hosts.ssh.SshError`."""
-    root = root or find_project_root()
+    hosts: int | None = None,
+    local_only: bool = False,
+) -> Session:
+    """Read the project once and open the environment's hosts (the first ``hosts`` of them, or all); a
+    server that cannot be reached raises :class:`~shipflow.hosts.ssh.SshError`, nothing left open.
+    ``local_only`` refuses a server's target before its env file is read or the server contacted."""
+    from shipflow.env.schema import env_schema
+
+    project = load_project(root)
     environ = os.environ if environ is None else environ
     name = resolve_environment(environment, environ)
-    settings = load_deploy_settings(root, environ)
+    settings = load_deploy_settings(project.root, environ)
     target = settings.target_for_environment(name)
-    if target.is_local:
-        values = env_values(root, target.environment, environ=dict(environ))
-    else:
-        values = remote_env_values(root, target, environ)
+    if local_only and not target.is_local:
+        raise SettingsError(f"target {target.name} is not local; its nginx is the server's")
+    schema = env_schema(project)
+    values = env_file_values(project.root, target, schema, environ)
+    mask_secrets = masker(values, schema)
     actor = Actor.current(shlex.join(["inv", *sys.argv[1:]]))
-    prune = _prune_setting(root)
-    mask_secrets = masker(values, root)
+    prune = _prune_setting(project)
 
     deployments: list[Deployment] = []
-
     try:
-        for server in target.hosts or (target.host,):
+        for server in (target.hosts or (target.host,))[:hosts]:
             reporter = Reporter(mask=mask_secrets)
             on_host = target if target.is_local else target.on_host(server)
             host = open_host(on_host, environ, trust_new_host=trust_new_host)
@@ -174,17 +202,16 @@ def open_deployments(
                     reporter=reporter,
                     actor=actor,
                     env_file=dotenv_text(values),
-                    dry_run=dry_run,
                     lock_wait=lock_wait,
-                    pre_switch=list(settings.pre_switch),
                     prune=prune,
                 )
             )
     except BaseException:
         for deployment in deployments:
-            close_host(deployment.host)
+            deployment.host.close()
         raise
-    return deployments
+    here = DryRunHost(LocalHost(), deployments[0].reporter) if dry_run else LocalHost()
+    return Session(project, settings, name, target, tuple(deployments), here)
 
 
 def open_deployment(
@@ -195,6 +222,8 @@ def open_deployment(
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Deployment:
-    """Everything a deploy task needs, from the project at ``root`` (found from the cwd by default); for a
-    target of several servers, the first one (see :func:`open_deployments`)."""
-    return open_deployments(environment, dry_run=dry_run, lock_wait=lock_wait, root=root, environ=environ)[0]
+    """The deployment of the target's first host (for scripts and benchmarks that drive the engine)."""
+    session = open_session(
+        environment, dry_run=dry_run, lock_wait=lock_wait, root=root, environ=environ, hosts=1
+    )
+    return session.first

@@ -148,12 +148,18 @@ class _Reader:
         return tuple(value)
 
 
+def local_nginx(state_dir: str) -> tuple[str, ...]:
+    """shipflow's own nginx for a local target, everything under ``state_dir``/nginx."""
+    nginx_dir = f"{state_dir}/nginx"
+    return ("nginx", "-p", nginx_dir, "-c", f"{nginx_dir}/nginx.conf")
+
+
 def _local_target(reader: _Reader, name: str, table: Mapping[str, Any], root: Path) -> dict[str, Any]:
     prefix = f"targets.{name}."
     state_dir = str(root / reader.get(table, prefix, "state_dir", str, f".shipflow/{name}"))
     proxy_port = reader.get(table, prefix, "proxy_port", int, 8080)
     nginx_dir = f"{state_dir}/nginx"
-    nginx = ("nginx", "-p", nginx_dir, "-c", f"{nginx_dir}/nginx.conf")
+    nginx = local_nginx(state_dir)
     return {
         "state_dir": state_dir,
         "upstream_path": f"{nginx_dir}/upstream.conf",

@@ -13,13 +13,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING
-
-from shipflow.deploy.engine import DeployFailed
-
-if TYPE_CHECKING:
-    from shipflow.deploy.commands import Release
-    from shipflow.deploy.engine import Deployment
+from dataclasses import dataclass
 
 ATTEMPTS = 5
 PAUSE = 1.0
@@ -53,22 +47,25 @@ def describe(status: int, body: str) -> str:
     return f"{status} {body.strip()[:120]}" if status else f"no answer: {body}"
 
 
-def smoke_check(d: Deployment, release: Release) -> None:
-    """GET the public health URL until 200 (a few tries); the result goes to the audit record."""
-    url = smoke_url(d.target.public_url, d.settings.health.path)
+@dataclass(frozen=True)
+class SmokeResult:
+    """How the public URL answered: ``passed`` and one line for the audit record."""
+
+    passed: bool
+    url: str
+    answer: str
+
+    @property
+    def seen(self) -> str:
+        return f"GET {self.url}: {self.answer}"
+
+
+def smoke_check(url: str, timeout: float) -> SmokeResult:
+    """GET the public health URL until 200 (a few tries)."""
     status, body = 0, ""
-    with d.reporter.step("smoke", f"GET {url}"):
-        for attempt in range(ATTEMPTS):
-            status, body = get(url, d.settings.health.timeout)
-            if status == 200:
-                break
-            if attempt + 1 < ATTEMPTS:
-                time.sleep(PAUSE)
-        d.audit_extra["smoke"] = f"GET {url}: {describe(status, body)}"
-        if status != 200:
-            raise DeployFailed(
-                f"smoke check failed: GET {url} answered {describe(status, body)} after {ATTEMPTS} tries. "
-                f"Release {release.version} passed its health check and nginx on {d.host.name} routes to it; "
-                f"check the public URL (DNS, TLS, a load balancer), or go back with "
-                f"`inv deploy.rollback --env {d.target.environment}`"
-            )
+    for attempt in range(ATTEMPTS):
+        status, body = get(url, timeout)
+        if status == 200 or attempt + 1 == ATTEMPTS:
+            break
+        time.sleep(PAUSE)
+    return SmokeResult(status == 200, url, describe(status, body))

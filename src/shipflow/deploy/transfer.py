@@ -2,7 +2,9 @@
 the SSH connection into ``gunzip | docker load`` there. Nothing is sent when the server already has the
 image id (the id, not the tag, is compared). With a registry configured, push here and pull there instead.
 
-Command builders are pure functions; :func:`ensure_image` does the I/O.
+The commands are built in :mod:`shipflow.deploy.commands`; this machine's side (``docker push``,
+``docker load`` of an archive) runs on a :class:`~shipflow.hosts.base.Host` like the server's side, so a dry
+run rehearses both.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
+from shipflow.deploy import commands
 from shipflow.deploy.commands import Release
 from shipflow.hosts.base import HostError
-from shipflow.hosts.dryrun import DryRunHost
 from shipflow.images.facts import host_has_image
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator
 
-    from shipflow.hosts.base import CommandResult, Host
+    from shipflow.hosts.base import Host
     from shipflow.report import Reporter
 
 CHUNK = 256 * 1024
@@ -35,56 +37,6 @@ PROGRESS_EVERY = 2.0
 
 class TransferFailed(HostError):
     """The image could not be read here or loaded there."""
-
-
-@runtime_checkable
-class StreamingHost(Protocol):
-    """A host that can feed a command an arbitrarily long stream (the SSH host)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def run_stream(
-        self,
-        argv: Sequence[str],
-        chunks: Iterable[bytes] | None,
-        *,
-        timeout: float | None = None,
-    ) -> CommandResult: ...
-
-
-# --- commands as data -----------------------------------------------------------------------------
-
-
-def save_argv(reference: str) -> list[str]:
-    """``docker save`` of a reference on this machine (its tags travel with it)."""
-    return ["docker", "save", reference]
-
-
-def load_argv() -> list[str]:
-    """What the server runs, reading the gzip stream on stdin."""
-    return ["sh", "-c", "gunzip | docker load"]
-
-
-def tag_argv(image_id: str, reference: str) -> list[str]:
-    return ["docker", "tag", image_id, reference]
-
-
-def registry_reference(registry: str, reference: str) -> str:
-    """``registry.example.com/team/app:sha`` for ``app:sha`` under ``registry`` (a host and optional path)."""
-    return f"{registry.rstrip('/')}/{reference}"
-
-
-def push_argvs(registry: str, reference: str) -> list[list[str]]:
-    """What runs here to publish ``reference`` to ``registry``."""
-    remote = registry_reference(registry, reference)
-    return [["docker", "tag", reference, remote], ["docker", "push", remote]]
-
-
-def pull_argvs(registry: str, reference: str) -> list[list[str]]:
-    """What runs on the server to fetch ``reference`` from ``registry`` under its own name."""
-    remote = registry_reference(registry, reference)
-    return [["docker", "pull", remote], ["docker", "tag", remote, reference]]
 
 
 def human_bytes(count: float) -> str:
@@ -115,7 +67,10 @@ class LocalImage:
 def docker_save_stream(reference: str) -> Iterator[bytes]:
     """The bytes of ``docker save REFERENCE`` from this machine's engine (``DOCKER_HOST`` applies)."""
     with subprocess.Popen(
-        save_argv(reference), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        commands.save_image(reference),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     ) as saving:
         stdout, stderr = saving.stdout, saving.stderr
         if stdout is None or stderr is None:  # pragma: no cover - both are pipes
@@ -127,24 +82,14 @@ def docker_save_stream(reference: str) -> Iterator[bytes]:
             raise TransferFailed(f"local: `docker save {reference}` failed: {error}")
 
 
-def engine_image(reference: str) -> LocalImage:
-    """``reference`` (a tag or id) from this machine's docker engine."""
-    template = '{"id":{{json .Id}},"labels":{{json .Config.Labels}}}'
-    try:
-        done = subprocess.run(
-            ["docker", "image", "inspect", "--format", template, reference],
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError as error:
-        raise TransferFailed("local: docker is not installed (run `bash scripts/setup.sh`)") from error
-    if done.returncode != 0:
+def engine_image(here: Host, reference: str) -> LocalImage:
+    """``reference`` (a tag or id) from this machine's docker engine (``here``)."""
+    found = here.query(commands.image_facts(reference))
+    if not found.ok:
         raise TransferFailed(
             f"local: image {reference} is not in this machine's docker engine: build it with `inv build`"
         )
-    facts = json.loads(done.stdout)
+    facts = json.loads(found.stdout)
     return LocalImage(
         release=Release.from_labels(reference, facts.get("labels") or {}),
         image_id=facts["id"],
@@ -249,7 +194,7 @@ class TransferResult:
 
 def _tag(host: Host, image: LocalImage) -> None:
     if not image.release.image.startswith("sha256:") and not host_has_image(host, image.release.image):
-        host.run(tag_argv(image.image_id, image.release.image)).check(host.name)
+        host.run(commands.tag_image(image.image_id, image.release.image)).check(host.name)
 
 
 def ensure_image(
@@ -260,24 +205,20 @@ def ensure_image(
         reporter.line(f"  {image.release.image} ({image.short_id}) is already on {host.name}: nothing sent")
         _tag(host, image)
         return TransferResult(sent=False)
-    if isinstance(host, DryRunHost):
-        if registry is not None:
-            for argv in pull_argvs(registry, image.release.image):
-                host.run(argv)  # printed, not run
-        else:
-            reporter.line(
-                f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped, "
-                f"into `{shlex.join(load_argv())}` on {host.name}"
-            )
+    if host.rehearses and registry is None:
+        reporter.line(
+            f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped, "
+            f"into `{shlex.join(commands.load_gzipped_image())}` on {host.name}"
+        )
         return TransferResult(sent=False)
     if registry is not None:
-        for argv in pull_argvs(registry, image.release.image):
+        for argv in commands.pull_image(registry, image.release.image):
             host.run(argv).check(host.name)
         result = TransferResult(sent=True, method="registry")
-    elif isinstance(host, StreamingHost):
-        result = _stream(host, image, reporter)
     else:
-        raise TransferFailed(f"{host.name}: cannot stream an image to this kind of host")
+        result = _stream(host, image, reporter)
+    if host.rehearses:
+        return TransferResult(sent=False)
     if not host_has_image(host, image.image_id):
         raise TransferFailed(
             f"{host.name}: image {image.short_id} is still missing after the transfer ({result.audit()})"
@@ -286,12 +227,12 @@ def ensure_image(
     return result
 
 
-def _stream(host: StreamingHost, image: LocalImage, reporter: Reporter) -> TransferResult:
+def _stream(host: Host, image: LocalImage, reporter: Reporter) -> TransferResult:
     progress = Progress(f"{image.release.image} -> {host.name}", reporter)
     reporter.line(f"  {image.release.image} ({image.short_id}) is not on {host.name}: streaming it over ssh")
     source = image.source()
     try:
-        loaded = host.run_stream(load_argv(), progress.gzip(source))
+        loaded = host.run_stream(commands.load_gzipped_image(), progress.gzip(source))
     finally:
         close = getattr(source, "close", None)
         if callable(close):
@@ -309,61 +250,26 @@ def _is_progress(line: str) -> bool:
     return line.endswith(("Pushed", "Layer already exists")) or "digest:" in line or line.startswith("Loaded")
 
 
-def _run_here(argv: Sequence[str], reporter: Reporter) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` on this machine, passing its progress lines on as they come (a push takes a while)."""
-    try:
-        with subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-        ) as process:
-            if process.stdout is None:  # pragma: no cover - it is a pipe
-                raise TransferFailed(f"local: {argv[0]} gave no output pipe")
-            output: list[str] = []
-            for raw in process.stdout:
-                output.append(raw.rstrip())
-                if _is_progress(output[-1]):
-                    reporter.line(f"    {output[-1]}")
-            tail = "\n".join(output[-5:])  # what a failure shows
-            return subprocess.CompletedProcess(list(argv), process.wait(), "\n".join(output), tail)
-    except FileNotFoundError as error:
-        raise TransferFailed(
-            f"local: {argv[0]} is not installed; pushing to a registry needs docker here "
-            "(run `bash scripts/setup.sh`)"
-        ) from error
-
-
-def load_here_argv(archive: Path) -> list[str]:
-    """``docker load`` of an image archive into this machine's engine (to push it to a registry)."""
-    return ["docker", "load", "--input", str(archive)]
-
-
 def publish(
-    image: LocalImage,
-    registry: str,
-    reporter: Reporter,
-    *,
-    archive: Path | None = None,
-    dry_run: bool = False,
+    image: LocalImage, registry: str, here: Host, reporter: Reporter, *, archive: Path | None = None
 ) -> None:
-    """Push ``image`` from this machine's engine to ``registry`` (once, after approval, before any host
-    pulls it); an ``archive`` (``--image-archive``) is loaded into the engine first."""
+    """Push ``image`` from this machine's engine (``here``) to ``registry`` (once, after approval, before any
+    host pulls it); an ``archive`` (``--image-archive``) is loaded into the engine first."""
     if image.release.image.startswith("sha256:"):
         raise TransferFailed(
             f"{image.origin}: image {image.short_id} has no name:tag to push to {registry}; "
             "give a tagged image (`docker save -o FILE name:tag`)"
         )
-    argvs = ([load_here_argv(archive)] if archive is not None else []) + push_argvs(
-        registry, image.release.image
-    )
-    for argv in argvs:
-        if dry_run:
-            reporter.line(f"  would run here: {shlex.join(argv)}")
-            continue
-        reporter.line(f"  {shlex.join(argv)}")
-        done = _run_here(argv, reporter)
-        if done.returncode != 0:
-            raise TransferFailed(f"local: `{shlex.join(argv)}` failed: {done.stderr.strip()}")
+    loads = [commands.load_image_archive(str(archive))] if archive is not None else []
+
+    def progress(line: str) -> None:
+        if _is_progress(line.rstrip()):
+            reporter.line(f"    {line.rstrip()}")
+
+    for argv in [*loads, *commands.push_image(registry, image.release.image)]:
+        if not here.rehearses:
+            reporter.line(f"  {shlex.join(argv)}")
+        done = here.run_stream(argv, None, on_line=progress)
+        if not done.ok:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
+            raise TransferFailed(f"local: `{shlex.join(argv)}` failed: {tail}")

@@ -1,1 +1,2 @@
-"""The generated reference pages and the docs site's build."""
+"""The docs site: reference pages (every task and flag, every setting) generated from the code by
+``python -m shipflow.docs``, then mkdocs building, serving or publishing the guide."""

@@ -1,1 +1,2 @@
-"""Environments: the .env files, their schema, checks, secret scanning and the one masking function."""
+"""Environments: the .env files and their merge, the schema and its checks, environment names, the
+secret scan of tracked files, and ``mask``, the one masking function every output goes through."""

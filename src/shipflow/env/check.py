@@ -4,15 +4,27 @@ secrets every line of output must be masked against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipflow.env.files import EnvLoad, env_file, load_env
 from shipflow.env.masking import MASK, mask
-from shipflow.env.names import ENVIRONMENTS
-from shipflow.env.schema import EnvSchema, validate
-from shipflow.problems import Problem
+from shipflow.env.names import ENVIRONMENTS, resolve_environment
+from shipflow.env.schema import EnvSchema, env_schema, validate
+from shipflow.env.secretscan import committed_secret_problems
+from shipflow.errors import BadInput
+from shipflow.problems import Problem, errors
+
+if TYPE_CHECKING:
+    from shipflow.project import Project
+
+LineSink = Callable[[str], None]
+
+
+class EnvProblems(BadInput):
+    """An environment's settings have problems (listed before this error); nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -81,3 +93,59 @@ def table(rows: Sequence[tuple[str, str, str]], header: tuple[str, str, str]) ->
         f"{key:<{widths[0]}}  {value:<{widths[1]}}  {source}".rstrip()
         for key, value, source in [header, *rows]
     )
+
+
+def problem_lines(problems: Iterable[Problem], secrets: Sequence[str]) -> list[str]:
+    """One indented, masked line per problem."""
+    return [mask(f"  {problem}", secrets) for problem in problems]
+
+
+def report_lines(report: EnvReport, secrets: Sequence[str]) -> list[str]:
+    """An environment's status line (its files, its problem count), then its problems."""
+    found = errors(report.problems)
+    status = (
+        f"FAIL  {report.environment}: {len(found)} problem(s)" if found else f"ok    {report.environment}"
+    )
+    files = " < ".join(report.load.files) or "no files"
+    return [mask(f"{status} ({files})", secrets), *problem_lines(report.problems, secrets)]
+
+
+def check_env_files(project: Project, env: str | None, environ: Mapping[str, str], on_line: LineSink) -> None:
+    """``inv env.check``: validate ``env`` (default: every environment with a file) and guard against
+    committed secrets, every problem on its own masked line; :class:`EnvProblems` when any fails."""
+    schema = env_schema(project)
+    environments = [resolve_environment(env, environ)] if env else existing_environments(project.root)
+    reports = check_environments(project.root, environments, schema, environ)
+    secrets = secrets_of((report.load for report in reports), schema)
+    guard = committed_secret_problems(project.root, schema)
+    found = len(errors(guard))
+    lines = [line for report in reports for line in report_lines(report, secrets)]
+    lines.append(
+        f"{'FAIL' if found else 'ok  '}  committed secrets" + (f": {found} problem(s)" if found else "")
+    )
+    for line in [*lines, *problem_lines(guard, secrets)]:
+        on_line(line)
+    failed = found + sum(len(errors(report.problems)) for report in reports)
+    if failed:
+        raise EnvProblems(f"{failed} problem(s); fix them and run again")
+    if not environments:
+        on_line("no envs/.env.<environment> file found: nothing to validate")
+
+
+def show_environment(
+    project: Project, env: str | None, environ: Mapping[str, str], on_line: LineSink
+) -> None:
+    """``inv env.show``: each key of an environment, its masked value and where it was set;
+    :class:`EnvProblems` (after listing them) when the environment does not load."""
+    schema = env_schema(project)
+    environment = resolve_environment(env, environ)
+    load = load_environment(project.root, environment, schema, environ)
+    secrets = secrets_of([load], schema)
+    if not load.ok:
+        for line in problem_lines(load.problems, secrets):
+            on_line(line)
+        raise EnvProblems(f"{environment} does not load; run `inv env.check --env {environment}`")
+    on_line(f"environment: {environment} ({' < '.join([*load.files, 'process environment'])})")
+    for line in problem_lines(load.problems, secrets):  # warnings only
+        on_line(line)
+    on_line(mask(table(show_rows(load, schema, secrets), ("KEY", "VALUE", "SET BY")), secrets))

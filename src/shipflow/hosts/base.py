@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from shipflow.errors import Failed
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 
 class HostError(Failed):
@@ -47,11 +47,20 @@ class HostCommandError(HostError):
 
 
 class Host(Protocol):
-    """Query, run argv, write a file with a mode, read a file: all a deploy needs from a machine."""
+    """Query, run argv, write a file with a mode, read a file: all a deploy needs from a machine.
+
+    A host that ``rehearses`` (a dry run) reads for real and only describes what it would change; engines
+    ask it, never a flag of their own, whether a step's effects are real.
+    """
 
     @property
     def name(self) -> str:
         """How the host is shown to users: ``local`` or ``user@host:port``."""
+        ...
+
+    @property
+    def rehearses(self) -> bool:
+        """True for a dry run: commands that change something are printed, not run."""
         ...
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
@@ -68,10 +77,26 @@ class Host(Protocol):
         """Run a command that changes something and return what it did (non-zero is not an exception)."""
         ...
 
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` feeding it ``chunks`` of any total size (an image stream) on stdin; ``on_line`` gets
+        each line of its output (progress) as it comes, where the host can tell."""
+        ...
+
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         """Replace ``path`` atomically with ``content`` at ``mode`` (parents are created)."""
         ...
 
     def read_file(self, path: str) -> bytes | None:
         """The bytes of ``path``, or None when it does not exist."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the connection, if the host has one."""
         ...

@@ -12,7 +12,7 @@ _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from shipflow.hosts.base import Host
     from shipflow.report import Reporter
@@ -29,6 +29,13 @@ class DryRunHost:
     def name(self) -> str:
         return self.host.name
 
+    @property
+    def rehearses(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.host.close()
+
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         return self.host.query(argv, timeout=timeout)
 
@@ -40,6 +47,18 @@ class DryRunHost:
         timeout: float | None = None,
     ) -> CommandResult:
         fed = f"  (stdin: {len(stdin)} bytes)" if stdin is not None else ""
+        self.reporter.line(f"  would run on {self.name}: {shlex.join(argv)}{fed}")
+        return CommandResult(argv=tuple(argv), exit_code=0, stdout="", stderr="")
+
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        fed = "  (stdin: a stream)" if chunks is not None else ""
         self.reporter.line(f"  would run on {self.name}: {shlex.join(argv)}{fed}")
         return CommandResult(argv=tuple(argv), exit_code=0, stdout="", stderr="")
 

@@ -6,16 +6,19 @@ a deploy feeds binary streams (``docker load``) and secrets (env files) through 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 
 class LocalHost:
@@ -24,6 +27,13 @@ class LocalHost:
     @property
     def name(self) -> str:
         return "local"
+
+    @property
+    def rehearses(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Nothing to let go of: commands run as child processes."""
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         return self.run(argv, timeout=timeout)
@@ -55,6 +65,42 @@ class LocalHost:
             stderr=done.stderr.decode("utf-8", "replace"),
         )
 
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        try:
+            process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE if chunks is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError as error:
+            raise HostError(f"local: {argv[0]} is not installed (run `bash scripts/setup.sh`)") from error
+        out: list[str] = []
+        err: list[bytes] = []
+        readers = [
+            threading.Thread(target=_read_lines, args=(process.stdout, out, on_line), daemon=True),
+            threading.Thread(target=_read_all, args=(process.stderr, err), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            _feed(process.stdin, chunks)
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            process.kill()
+            raise HostError(f"local: `{shlex.join(argv)}` did not finish within {timeout} s") from error
+        finally:
+            for reader in readers:
+                reader.join()
+        return CommandResult(tuple(argv), code, "".join(out), b"".join(err).decode("utf-8", "replace"))
+
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,3 +123,28 @@ class LocalHost:
             return Path(path).read_bytes()
         except FileNotFoundError:
             return None
+
+
+def _feed(stdin: IO[bytes] | None, chunks: Iterable[bytes] | None) -> None:
+    """Write ``chunks`` to a child's stdin; a child that stops reading early ends the feeding quietly."""
+    if stdin is None:
+        return
+    # A command that ended first (BrokenPipeError) says why through its exit code and output.
+    with contextlib.suppress(BrokenPipeError):
+        for chunk in chunks or ():
+            stdin.write(chunk)
+    with contextlib.suppress(BrokenPipeError):
+        stdin.close()
+
+
+def _read_lines(stream: IO[bytes] | None, into: list[str], on_line: Callable[[str], None] | None) -> None:
+    for raw in stream or ():
+        line = raw.decode("utf-8", "replace")
+        into.append(line)
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+
+
+def _read_all(stream: IO[bytes] | None, into: list[bytes]) -> None:
+    if stream is not None:
+        into.append(stream.read())

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 CHUNK = 64 * 1024
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -34,6 +34,8 @@ DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 class SshError(HostError):
     """The SSH connection itself failed (unreachable, authentication, host key), not a command on it."""
+
+    scope = "ssh"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,10 @@ class SshHost:
     @property
     def name(self) -> str:
         return self.target.display
+
+    @property
+    def rehearses(self) -> bool:
+        return False
 
     # --- connection -------------------------------------------------------------------------------
 
@@ -236,7 +242,12 @@ class SshHost:
         return self.run_stream(argv, chunks, timeout=timeout)
 
     def run_stream(
-        self, argv: Sequence[str], chunks: Iterable[bytes] | None, *, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> CommandResult:
         """Run ``argv`` feeding it ``chunks`` (any size, e.g. a ``docker save`` stream) on stdin.
 
@@ -270,11 +281,12 @@ class SshHost:
         finally:
             if channel is not None:
                 channel.close()
+        stdout = out.decode("utf-8", "replace")
+        if on_line is not None:
+            for line in stdout.splitlines():
+                on_line(line)
         return CommandResult(
-            argv=tuple(argv),
-            exit_code=code,
-            stdout=out.decode("utf-8", "replace"),
-            stderr=err.decode("utf-8", "replace"),
+            argv=tuple(argv), exit_code=code, stdout=stdout, stderr=err.decode("utf-8", "replace")
         )
 
     def _send(

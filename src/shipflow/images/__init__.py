@@ -1,6 +1,2 @@
-"""Build once: the image of a commit, its tags and labels, and the base image it starts from.
-
-:mod:`~shipflow.images.settings` reads ``[tool.shipflow.build]``, :mod:`~shipflow.images.plan`
-turns a commit into tags, labels and build args (pure), and :mod:`~shipflow.images.build` runs the
-docker SDK.
-"""
+"""Build once: the image of a commit (settings, a pure plan of tags, labels and build args, the docker SDK
+build), the base image it starts from, and what a host holds (image facts, pruning old releases)."""

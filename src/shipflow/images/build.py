@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from shipflow.errors import Failed
 from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
 from shipflow.images.settings import BaseImage, BuildSettings, build_settings
 from shipflow.project import Project
@@ -28,7 +29,7 @@ _BUILT = re.compile(r"^Successfully built ([0-9a-f]+)")
 LineSink = Callable[[str], None]
 
 
-class BuildError(Exception):
+class BuildError(Failed):
     """A build cannot start or failed; the message says why and what to do."""
 
 
@@ -252,6 +253,28 @@ def build_head(
     if source.changed:
         on_line(f"building uncommitted changes to {len(source.changed)} tracked file(s) as a dirty image")
     return build_release(client, settings, source, on_line)
+
+
+def built_lines(result: BuildResult, environment: str) -> list[str]:
+    """What ``inv build`` says about a finished build: the image, its time and cache use, then each tag."""
+    cache = (
+        "every step from cache"
+        if result.fully_cached
+        else f"{result.cached_steps}/{result.steps} steps from cache"
+    )
+    built = f"built {result.tags[0]} ({result.short_id}) for {environment} in {result.seconds:.1f}s, {cache}"
+    return [built, *(f"  tagged {reference}" for reference in result.tags)]
+
+
+def build_base(project: Project) -> str:
+    """Build the project's base image when it is built here and missing; the line saying what happened."""
+    base = build_settings(project).base
+    if base is None:
+        return "build.base: no base image is configured; nothing to build"
+    if not base.is_built_here:
+        return f"build.base: {base.reference} comes from a registry; nothing to build"
+    built = ensure_base_image(connect_docker(), base, project.root)
+    return f"{'built' if built else 'present, skipped:'} {base.reference}"
 
 
 def head_release_reference(project: Project, environment: str, *, allow_dirty: bool = False) -> str:

@@ -1,1 +1,1 @@
-"""Git, the branch model and release tags."""
+"""Git facts, the branch model (which branch may release, deploy or publish the docs) and release tags."""

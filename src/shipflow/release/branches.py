@@ -8,8 +8,8 @@ Two models, chosen with ``[tool.shipflow.git] model`` in pyproject.toml:
   branch from it.
 
 Both add ``documentation`` (the docs site is published from it) and ``documentation/*`` (docs work,
-built but not published). Plain functions, no I/O besides reading
-the settings table.
+built but not published). Plain functions, no I/O besides reading the settings table and, for
+:func:`check_branch`, the current branch.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shipflow.errors import BadInput, Refused
 from shipflow.project import PYPROJECT, Project, SettingsError
 
 MODELS: tuple[str, ...] = ("gitflow", "github-flow")
@@ -145,12 +146,31 @@ def deploy_branch(environment: str, model: str) -> str | None:
     return None
 
 
+class BranchNameError(BadInput):
+    """A branch name that the model does not allow, or no branch at all (a detached HEAD)."""
+
+
+def check_branch(project: Project, branch: str = "") -> str:
+    """The line approving ``branch`` (default: the current branch) under the project's model, else
+    :class:`BranchNameError` saying what to do."""
+    from shipflow.release.git import current_branch, repo_root
+
+    model = git_settings(project).model
+    name = branch or current_branch(repo_root(project.root))
+    if name is None:
+        raise BranchNameError("HEAD is detached, so there is no branch to check; `git switch BRANCH`")
+    problem = branch_problem(name, model)
+    if problem:
+        raise BranchNameError(problem)
+    return f"ok  branch {name!r} fits the {model} model ({', '.join(allowed_branches(model))})"
+
+
 # --- the docs site's branches -----------------------------------------------------------------
 
 DEPLOY, BUILD_ONLY = "deploy", "build"
 
 
-class DocsBranchError(Exception):
+class DocsBranchError(Refused):
     """The current branch may not publish the docs (or there is no branch)."""
 
 

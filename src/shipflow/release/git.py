@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from shipflow.errors import Refused
+
 RELEASE_TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 """A release tag as the seed documents write them: ``v1.2.3``."""
 
 
-class GitError(Exception):
-    """git is missing, the folder is not a repository, or a git command failed."""
+class GitError(Refused):
+    """git is missing, the folder is not a repository, or a git command failed; nothing was changed."""
 
 
 def _git(root: Path, *args: str) -> str:

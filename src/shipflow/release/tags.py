@@ -9,19 +9,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipflow.env.masking import mask
+from shipflow.errors import BadInput, Failed, Refused
 from shipflow.release import git
 from shipflow.release.branches import must_be_merged_before_release, release_branch
+
+if TYPE_CHECKING:
+    from shipflow.project import Project
 
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
-class ReleaseError(Exception):
+class ReleaseError(Refused):
     """The release is refused: the message says why and what to do."""
 
 
-class PushError(Exception):
+class PushError(Failed):
     """The tag was written here but could not be pushed: the message says how to push it."""
 
 
@@ -124,3 +129,23 @@ def make_release(root: Path, plan: ReleasePlan, *, push_to: str | None = None) -
                     f"fix the remote, then push it with `git push {push_to} {plan.tag}`"
                 )
             ) from None
+
+
+def tag_release(project: Project, version: str, *, push: bool) -> list[str]:
+    """``inv release``: plan and tag ``version`` (pushing it when asked); the lines saying what was done."""
+    from shipflow.release.branches import git_settings
+
+    if not version:
+        raise BadInput("give the version, e.g. `inv release --version 1.4.0`")
+    settings = git_settings(project)
+    root = git.repo_root(project.root)
+    plan = plan_release(root, version, settings.model, remote=settings.remote)
+    make_release(root, plan, push_to=settings.remote if push else None)
+    since = f"since {plan.previous_tag}" if plan.previous_tag else "first release"
+    commits = f"{plan.commit_count} commit(s)" if plan.commit_count else "no new commits"
+    pushed = (
+        f"pushed {plan.tag} to {settings.remote}"
+        if push
+        else f"push it with: git push {settings.remote} {plan.tag}"
+    )
+    return [f"tagged {plan.tag} on {plan.commit[:12]} ({commits} {since})", mask(pushed)]

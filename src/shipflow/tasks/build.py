@@ -6,10 +6,10 @@ import os
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.project import SettingsError, load_project
+from shipflow.errors import exit_codes
+from shipflow.project import load_project
 
 ENV_HELP = "environment the image is for: development, test, staging, production (or dev, stage, prod)"
 
@@ -36,24 +36,13 @@ def build_image(c: Context, env: str | None = None, allow_dirty: bool = False) -
     Settings: [tool.shipflow.build] in pyproject.toml.
     """
     from shipflow.env.names import resolve_environment
-    from shipflow.images.build import BuildError, build_head
+    from shipflow.images.build import build_head, built_lines
 
-    try:
+    with exit_codes("build"):
         project = load_project()
         environment = resolve_environment(env, os.environ)
         result = build_head(project, environment, allow_dirty=allow_dirty, on_line=_line)
-    except SettingsError as error:
-        raise Exit(f"build: {error}", code=2) from None
-    except BuildError as error:
-        raise Exit(f"build: {error}", code=1) from None
-    cache = (
-        "every step from cache"
-        if result.fully_cached
-        else f"{result.cached_steps}/{result.steps} steps from cache"
-    )
-    print(f"built {result.tags[0]} ({result.short_id}) for {environment} in {result.seconds:.1f}s, {cache}")
-    for reference in result.tags:
-        print(f"  tagged {reference}")
+    print("\n".join(built_lines(result, environment)))
 
 
 @task(help={})
@@ -63,27 +52,11 @@ def base(c: Context) -> None:
     Uses debootstrap and `docker import`, so no registry is needed. A registry image named in
     [tool.shipflow.build.base] image needs nothing built.
     """
-    from shipflow.images.build import BuildError, connect_docker, ensure_base_image
-    from shipflow.images.settings import build_settings
+    from shipflow.images.build import build_base
 
-    try:
-        project = load_project()
-        settings = build_settings(project)
-    except SettingsError as error:
-        raise Exit(f"build.base: {error}", code=2) from None
-    if settings.base is None or not settings.base.is_built_here:
-        named = (
-            "no base image is configured"
-            if settings.base is None
-            else f"{settings.base.reference} comes from a registry"
-        )
-        print(f"build.base: {named}; nothing to build")
-        return
-    try:
-        built = ensure_base_image(connect_docker(), settings.base, project.root)
-    except BuildError as error:
-        raise Exit(f"build.base: {error}", code=1) from None
-    print(f"{'built' if built else 'present, skipped:'} {settings.base.reference}")
+    with exit_codes("build.base"):
+        line = build_base(load_project())
+    print(line)
 
 
 namespace = Collection("build")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
-from invoke.exceptions import Exit
 from invoke.tasks import task
+
+from shipflow.errors import exit_codes
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -19,22 +20,12 @@ def check(c: Context, branch: str = "") -> None:
     gitflow allows main, develop, feature/*, research/*, hotfix/*, documentation and documentation/*;
     github-flow allows main, feature/*, hotfix/*, documentation and documentation/*. Exit 2 otherwise.
     """
-    from shipflow.project import SettingsError, load_project
-    from shipflow.release.branches import allowed_branches, branch_problem, git_settings
-    from shipflow.release.git import GitError, current_branch, repo_root
+    from shipflow.project import load_project
+    from shipflow.release.branches import check_branch
 
-    try:
-        project = load_project()
-        model = git_settings(project).model
-        name = branch or current_branch(repo_root(project.root))
-    except (SettingsError, GitError) as error:
-        raise Exit(f"git.check: {error}", code=2) from None
-    if name is None:
-        raise Exit("git.check: HEAD is detached, so there is no branch to check; `git switch BRANCH`", code=2)
-    problem = branch_problem(name, model)
-    if problem:
-        raise Exit(f"git.check: {problem}", code=2)
-    print(f"ok  branch {name!r} fits the {model} model ({', '.join(allowed_branches(model))})")
+    with exit_codes("git.check"):
+        line = check_branch(load_project(), branch)
+    print(line)
 
 
 namespace = Collection("git")

@@ -6,22 +6,24 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.project import PYPROJECT, SettingsError, load_project
+from shipflow.errors import exit_codes
+from shipflow.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     from invoke.context import Context
 
     from shipflow.lint import CheckResult
 
 
-def _runner(c: Context) -> Callable[[Sequence[str]], tuple[int, str]]:
+def _runner(c: Context, root: Path) -> Callable[[Sequence[str]], tuple[int, str]]:
     def run(argv: Sequence[str]) -> tuple[int, str]:
-        result = c.run(shlex.join(argv), warn=True, hide=True, in_stream=False)
+        with c.cd(str(root)):
+            result = c.run(shlex.join(argv), warn=True, hide=True, in_stream=False)
         if result is None:  # invoke returns None only for disown=True
             raise RuntimeError(f"no result from {argv[0]}")
         return result.exited, (result.stdout + result.stderr).strip()
@@ -30,11 +32,10 @@ def _runner(c: Context) -> Callable[[Sequence[str]], tuple[int, str]]:
 
 
 def _report(result: CheckResult) -> None:
-    from shipflow.lint import result_line
+    from shipflow.lint import result_lines
 
-    print(result_line(result), flush=True)
-    if not result.ok and result.output:
-        print(result.output, flush=True)
+    for line in result_lines(result):
+        print(line, flush=True)
 
 
 @task(
@@ -50,24 +51,12 @@ def lint(c: Context, fix: bool = False, only: list[str] | None = None, skip: lis
 
     Paths and extra linters come from [tool.shipflow.lint] in pyproject.toml.
     """
-    from shipflow.lint import lint_checks, lint_settings, module_available, run_checks, select_checks
+    from shipflow.lint import run_lint
 
-    try:
+    with exit_codes("lint"):
         project = load_project()
-        settings = lint_settings(project)
-    except SettingsError as error:
-        raise Exit(f"lint: {error}", code=2) from None
-    checks = lint_checks(
-        settings, python=sys.executable, fix=fix, has_pyproject=(project.root / PYPROJECT).is_file()
-    )
-    try:
-        checks = select_checks(checks, only=only or [], skip=skip or [])
-    except ValueError as error:
-        raise Exit(f"lint: {error}", code=2) from None
-    with c.cd(str(project.root)):
-        results = run_checks(checks, _runner(c), is_installed=module_available, on_result=_report)
-    failed = [result.name for result in results if not result.ok]
-    total = sum(result.seconds for result in results)
-    if failed:
-        raise Exit(f"lint failed: {', '.join(failed)} ({total:.1f}s)", code=1)
-    print(f"lint passed: {len(results)} checks ({total:.1f}s)")
+        run = _runner(c, project.root)
+        summary = run_lint(
+            project, run, python=sys.executable, fix=fix, only=only or [], skip=skip or [], on_result=_report
+        )
+    print(f"lint passed: {summary}")

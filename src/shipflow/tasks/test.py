@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from shipflow.project import SettingsError, find_project_root
+from shipflow.errors import exit_codes
+from shipflow.project import find_project_root
 
 if TYPE_CHECKING:
     from invoke.context import Context
+
+
+def _line(text: str) -> None:
+    print(text, flush=True)
 
 
 @task(
@@ -29,25 +33,16 @@ def run_tests(c: Context, group: list[str] | None = None, all_groups: bool = Fal
 
     Arguments after `--` go to pytest, e.g. `inv test --group unit -- -x -k deploy`.
     """
-    from shipflow.testing.runner import (
-        args_after_double_dash,
-        child_environment,
-        env_values_for_tests,
-        failure_message,
-        pytest_argv,
-        run_pytest,
-    )
+    from shipflow.testing.runner import failure_message, run_test_suite
 
-    root = find_project_root()
-    try:
-        values = env_values_for_tests(root)
-    except SettingsError as error:
-        raise Exit(f"test: {error}", code=2) from None
-    if values is None:
-        print("test: no envs/.env.test, so pytest runs with the process environment only", flush=True)
-    argv = pytest_argv(
-        sys.executable, groups=group or [], all_groups=all_groups, extra=args_after_double_dash(sys.argv)
-    )
-    code = run_pytest(argv, cwd=Path.cwd(), env=child_environment(values or {}, os.environ))
-    if code != 0:
+    with exit_codes("test"):
+        code = run_test_suite(
+            find_project_root(),
+            groups=group or [],
+            all_groups=all_groups,
+            argv=sys.argv,
+            environ=os.environ,
+            on_line=_line,
+        )
+    if code != 0:  # pytest's own exit code (1-5) is the task's, so it does not go through exit_codes
         raise Exit(failure_message(code), code=code)

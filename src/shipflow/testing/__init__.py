@@ -1,1 +1,2 @@
-"""Test groups (tests_config.yaml), the pytest plugin, the test runner, service checks and load generation."""
+"""Test groups from tests_config.yaml, the pytest plugin that applies them, the ``inv test`` runner, the
+real-service checks behind ``@pytest.mark.needs``, and the load generator the zero-downtime tests use."""

@@ -6,7 +6,8 @@ The argv and the child's environment are built by pure functions; :func:`run_pyt
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from shipflow.testing.groups import marker_expression
@@ -61,3 +62,23 @@ def run_pytest(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> int
 def failure_message(code: int) -> str:
     """What a non-zero pytest exit code means, for the task's last line."""
     return f"test: {EXIT_MEANINGS.get(code, 'pytest failed')} (pytest exit {code})"
+
+
+def run_test_suite(
+    root: Path,
+    *,
+    groups: Sequence[str],
+    all_groups: bool,
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    on_line: Callable[[str], None],
+) -> int:
+    """``inv test``: pytest from this interpreter with the test env files loaded under ``environ``,
+    ``groups`` selected and the arguments after ``--`` in ``argv`` passed on; pytest's exit code."""
+    values = env_values_for_tests(root)
+    if values is None:
+        on_line("test: no envs/.env.test, so pytest runs with the process environment only")
+    pytest = pytest_argv(
+        sys.executable, groups=groups, all_groups=all_groups, extra=args_after_double_dash(argv)
+    )
+    return run_pytest(pytest, cwd=Path.cwd(), env=child_environment(values or {}, environ))

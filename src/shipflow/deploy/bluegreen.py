@@ -1,0 +1,575 @@
+"""The blue-green switch on one host: lock -> read state -> image -> aside -> env file -> migrate -> hooks ->
+start the candidate -> health gate -> switch nginx -> verify -> drain -> stop the old slot (kept for
+rollback) -> prune -> audit -> unlock.
+
+Every step reads the host's truth first, so running the same command again after a crash converges.
+A failure before the switch removes the candidate and puts back the release it had set aside; a failure at
+the verify step restores the previous upstream, so the previous release keeps serving.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipflow.deploy import audit, commands, health, lock, migration, proxy, smoke, transfer
+from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
+from shipflow.deploy.context import DeployFailed
+from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
+from shipflow.deploy.state import HostState, SlotState, read_state
+from shipflow.hosts.base import HostError
+from shipflow.images.facts import host_has_image
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shipflow.deploy.context import Deployment
+
+VERIFY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a release built elsewhere reaches a server and is proven there: the image to bring when the host
+    lacks it (streamed, or pulled from ``registry``), the smoke check after the switch, and the git guards
+    a ``--force`` overrode (kept in the audit record)."""
+
+    image: transfer.LocalImage
+    registry: str | None = None
+    smoke: bool = True
+    forced: tuple[str, ...] = ()
+
+
+@dataclass
+class RunRecord:
+    """What one deploy or rollback learns as it goes; it ends in its audit record, success or not."""
+
+    image_id: str | None = None
+    transfer: str | None = None
+    db_checked: bool = False
+    db_before: str | None = None
+    db_after: str | None = None
+    smoke: str | None = None
+    forced: tuple[str, ...] = ()
+
+    def audit_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.forced:
+            extra["forced"] = list(self.forced)
+        if self.image_id is not None:
+            extra["image_id"] = self.image_id
+        if self.transfer is not None:
+            extra["transfer"] = self.transfer
+        if self.db_checked:
+            extra[migration.BEFORE] = self.db_before
+            extra[migration.AFTER] = self.db_after
+        if self.smoke is not None:
+            extra["smoke"] = self.smoke
+        return extra
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a deploy or rollback did; ``cutover_s`` runs from health passed to nginx serving it."""
+
+    action: str
+    release: Release
+    slot: Slot
+    previous: Release | None
+    changed: bool
+    seconds: float
+    cutover_s: float | None = None
+    health_s: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    record: RunRecord = field(default_factory=RunRecord)
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "nothing"
+
+
+def _best_effort(d: Deployment, what: str, action: Callable[[], object]) -> None:
+    """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""
+    try:
+        action()
+    except Exception as error:
+        d.reporter.line(f"  warning: could not {what}: {error}")
+
+
+# --- the image and the env file ---------------------------------------------------------------------
+
+
+def _bring_image(d: Deployment, release: Release, delivery: Delivery | None, record: RunRecord) -> None:
+    if delivery is not None:
+        result = transfer.ensure_image(d.host, delivery.image, d.reporter, registry=delivery.registry)
+        record.image_id = delivery.image.image_id
+        record.transfer = result.audit()
+    elif not host_has_image(d.host, release.image):
+        raise DeployFailed(f"image {release.image} is not on {d.host.name}: build it first with `inv build`")
+
+
+def _write_env_file(d: Deployment, path: str, release: Release) -> None:
+    """Mode 0600, owned by the user the image runs as, so only that user (and root) can read it."""
+    d.host.write_file(path, d.env_file, mode=0o600)
+    user = d.host.query(commands.image_user(release.image))
+    name = user.stdout.strip().split(":", 1)[0]
+    if user.ok and name not in ("", "root", "0"):
+        d.run(commands.chown(_uid_in_image(d, release.image, name), path))
+
+
+def _uid_in_image(d: Deployment, image: str, name: str) -> str:
+    """The numeric uid of ``name``: the host may not know the image's user, or by another number."""
+    if name.isdigit():
+        return name
+    found = d.host.query(commands.uid_in_image(image))
+    uid = found.stdout.strip()
+    if not (found.ok and uid.isdigit()):
+        raise DeployFailed(f"cannot tell the uid of user {name!r} in {image}: {found.stderr.strip()}")
+    return uid
+
+
+# --- migrations ---------------------------------------------------------------------------------------
+
+
+def _migrate(d: Deployment, slot: Slot, release: Release, record: RunRecord) -> None:
+    """``alembic upgrade head`` before the candidate starts; a failure stops the deploy right here."""
+    with d.reporter.step("migrate", "alembic upgrade head (one-off container)"):
+        run = migration.upgrade_head(d, slot, release)
+        record.db_checked, record.db_before, record.db_after = True, run.before, run.after
+        if not run.ok:
+            d.reporter.line("  alembic's last lines:")
+            for line in run.output.splitlines()[-20:]:
+                d.reporter.line(f"    | {line}")
+            raise DeployFailed(
+                f"the migrations of release {_short(release.sha)} failed (`alembic upgrade head` in a "
+                f"one-off container of {release.image}); the database is at revision {run.after or 'base'} "
+                f"(it was at {run.before or 'base'}). The new release was not started and nginx was not "
+                "touched, so the previous release keeps serving. alembic's output is above: fix the "
+                "migration in a new commit and deploy again."
+            )
+    if run.before != run.after:
+        d.reporter.line(f"  database: {run.before or 'base'} -> {run.after or 'base'}")
+
+
+def _warn_schema_change(
+    d: Deployment, active: SlotState, release: Release, labels: dict[str, str], record: RunRecord
+) -> None:
+    """A rollback to a release deployed at another database revision: say so, naming both revisions."""
+    if active.release is None:
+        return
+    revision = migration.database_revision(d, active.slot, active.release)
+    current = None if revision == "base" else revision  # audit records say null at base, as upgrades do
+    wanted = migration.revision_of_release(d, release, labels)
+    record.db_checked, record.db_before, record.db_after = True, current, current
+    if current and wanted and current != wanted:
+        d.reporter.line(
+            f"  warning: rolling back across a schema change: {_short(release.sha)} went live with the "
+            f"database at revision {wanted}; it is now at {current}, and a rollback does not downgrade it. "
+            f"If the old release cannot work with revision {current}, run `alembic downgrade {wanted}` in a "
+            "one-off container of the current release first."
+        )
+
+
+# --- the candidate and the release it sets aside -------------------------------------------------------
+
+
+def _start_candidate(d: Deployment, slot: Slot, release: Release, record: RunRecord) -> None:
+    extra = {migration.REVISION_LABEL: record.db_after} if record.db_after else {}
+    d.run(
+        commands.run_container(
+            d.settings, d.target, slot, release,
+            deployed_at=audit.utc_now(), deployed_by=d.actor.user, **extra,
+        )
+    )  # fmt: skip
+
+
+def _undo_candidate(
+    d: Deployment, candidate: SlotState, *, kept_release: bool, started: bool, moved: bool
+) -> None:
+    """After a failure: a kept release (a rollback's) is only stopped; a new candidate is removed, and the
+    release it had moved aside (``moved``) gets its slot back, env file included."""
+    container = candidate.container
+    if kept_release:
+        _best_effort(d, f"stop {container}", lambda: d.run(commands.stop_container(container, 0)))
+        return
+    if started:
+        _best_effort(d, f"remove {container}", lambda: d.run(commands.remove_container(container)))
+    if moved:
+        _best_effort(d, f"put {container} back", lambda: _put_back(d, candidate.slot, container))
+
+
+def _step_aside(d: Deployment, slot: Slot, state: SlotState) -> None:
+    """The slot's older release makes room rather than being removed, so that a failed deploy can put it
+    back and a rollback afterwards still finds its container (and its env file)."""
+    if state.running:
+        d.run(commands.stop_container(state.container, d.target.stop_timeout))
+    env_file = commands.env_file_path(d.target, slot)
+    d.run(commands.move_file_if_present(env_file, commands.aside_env_file_path(d.target, slot)))
+    d.run(commands.rename_container(state.container, commands.aside_name(state.container)))
+
+
+def _put_back(d: Deployment, slot: Slot, container: str) -> None:
+    d.run(commands.rename_container(commands.aside_name(container), container))
+    aside_env = commands.aside_env_file_path(d.target, slot)
+    d.run(commands.move_file_if_present(aside_env, commands.env_file_path(d.target, slot)))
+
+
+def _drop_aside(d: Deployment, slot: Slot, container: str) -> None:
+    """After a switch: the release the candidate replaced is two releases old, so it goes."""
+    aside = commands.aside_name(container)
+    _best_effort(d, f"remove {aside}", lambda: d.run(commands.remove_container(aside)))
+    aside_env = commands.aside_env_file_path(d.target, slot)
+    _best_effort(d, "remove its env file", lambda: d.run(commands.remove_file(aside_env)))
+
+
+def _settle_asides(d: Deployment, state: HostState) -> HostState:
+    """Finish what a killed deploy left: an aside goes back to its slot, unless that slot now serves."""
+    if not state.asides:
+        return state
+    for slot_state in state.slots:
+        if commands.aside_name(slot_state.container) not in state.asides:
+            continue
+        if state.active == slot_state.slot:  # the new release switched: the older one is not kept
+            _drop_aside(d, slot_state.slot, slot_state.container)
+            continue
+        if slot_state.exists:  # the candidate that never switched
+            d.run(commands.remove_container(slot_state.container))
+        _put_back(d, slot_state.slot, slot_state.container)
+        d.reporter.line(f"  put {slot_state.container} back from an unfinished deploy")
+    return read_state(d.host, d.settings, d.target)
+
+
+# --- health, switch, verify, drain -------------------------------------------------------------------
+
+
+def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
+    url = f"http://127.0.0.1:{slot.port}{d.settings.health.path}"
+    if d.host.rehearses:
+        d.reporter.line(f"  would poll {url} until 200 (at most {d.settings.health.deploy_timeout:g} s)")
+        return None
+    outcome = health.wait_healthy(d.host, url, d.settings.health)
+    if outcome.passed:
+        return outcome
+    logs = d.host.query(commands.container_logs(container))
+    d.reporter.line(f"  last log lines of {container}:")
+    for line in (logs.stdout + logs.stderr).strip().splitlines()[-30:]:
+        d.reporter.line(f"    | {line}")
+    last = f"{outcome.status} {outcome.body.strip()[:200]}" if outcome.status else "no answer"
+    raise DeployFailed(
+        f"release {_short(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its health "
+        f"check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
+        f"({outcome.probes} probes; last response: {last}). The candidate is removed and nginx was not "
+        f"touched, so the previous release keeps serving. Its last log lines are above; fix the release "
+        f"and deploy again, or raise [health] deploy_timeout in {d.settings.path}."
+    )
+
+
+def _verify(d: Deployment, slot: Slot) -> None:
+    """Ask nginx itself until the new slot answers (a reload takes effect asynchronously)."""
+    url = f"{d.target.public_url.rstrip('/')}{d.settings.health.path}"
+    if d.host.rehearses:
+        d.reporter.line(f"  would check {url} answers 200 from 127.0.0.1:{slot.port}")
+        return
+    deadline = time.monotonic() + VERIFY_SECONDS
+    status, text = 0, ""
+    while time.monotonic() < deadline:
+        status, text = commands.parse_probe(
+            d.host.query(commands.http_probe(url, d.settings.health.timeout, headers=True)).stdout
+        )
+        routed = [
+            line.split(":", 1)[1].strip()
+            for line in text.splitlines()
+            if line.lower().startswith(UPSTREAM_HEADER.lower() + ":")
+        ]
+        if status == 200 and (not routed or routed[0].endswith(f":{slot.port}")):
+            return
+        time.sleep(0.05)
+    raise HostError(
+        f"{url} did not answer 200 from slot {slot.name} within {VERIFY_SECONDS:g} s (last: {status})"
+    )
+
+
+def _switch_verify(d: Deployment, slot: Slot) -> proxy.Switched:
+    """Switch nginx to ``slot`` and verify; on a failed verify put the previous upstream back."""
+    with d.reporter.step("switch", f"nginx -> {slot.name} (127.0.0.1:{slot.port})"):
+        switched = proxy.switch(d.host, d.settings, d.target, slot)
+    try:
+        with d.reporter.step("verify", f"through {d.target.public_url}"):
+            _verify(d, slot)
+    except BaseException:
+        previous = switched.previous_text
+        if previous is not None:
+
+            def restore() -> None:
+                d.host.write_file(d.target.upstream_path, previous.encode())
+                d.run(list(d.target.nginx_reload))
+
+            _best_effort(d, "put the previous upstream back", restore)
+        raise
+    return switched
+
+
+def _drain_and_stop(d: Deployment, switched: proxy.Switched, old: SlotState | None) -> None:
+    if d.host.rehearses:
+        d.reporter.line(f"  would wait for nginx's old workers (at most {d.target.drain_timeout:g} s)")
+    else:
+        with d.reporter.step("drain", f"{len(switched.old_workers)} old nginx workers"):
+            if not proxy.drain(d.host, switched.old_workers, d.target.drain_timeout):
+                d.reporter.line(f"  warning: old nginx workers still busy after {d.target.drain_timeout:g} s")
+    if old is not None and old.running:
+        with d.reporter.step("stop old", f"{old.container} (kept for rollback)"):
+            d.run(commands.stop_container(old.container, d.target.stop_timeout))
+
+
+@dataclass(frozen=True)
+class _Activation:
+    health_s: float | None
+    cutover_s: float | None
+
+
+def _prepare_candidate(
+    d: Deployment, slot: Slot, release: Release, candidate: SlotState, *, migrate: bool, record: RunRecord
+) -> None:
+    """Env file, migrations and hooks, then start the new release in ``slot``."""
+    path = commands.env_file_path(d.target, slot)
+    with d.reporter.step("env file", f"{path} (0600)"):
+        _write_env_file(d, path, release)
+    if migrate and d.settings.migrate == "before-switch":
+        _migrate(d, slot, release, record)
+    for command in d.settings.pre_switch:
+        with d.reporter.step("hook", " ".join(command)):
+            d.run(commands.one_off(d.settings, d.target, slot, release, command))
+
+
+def _activate(
+    d: Deployment,
+    state: HostState,
+    slot: Slot,
+    release: Release,
+    *,
+    reuse_container: bool,
+    record: RunRecord,
+    delivery: Delivery | None = None,
+    migrate: bool = False,
+) -> _Activation:
+    """Bring ``release`` up in ``slot`` and route to it."""
+    candidate = state.of(slot)
+    old = state.active_state if state.active and state.active != slot else None
+    if not reuse_container:
+        with d.reporter.step("image", release.image):
+            _bring_image(d, release, delivery, record)
+    started = moved = False
+    try:
+        if not reuse_container:
+            if candidate.exists:
+                with d.reporter.step("aside", f"{candidate.container} ({_short(candidate.sha)}) makes room"):
+                    _step_aside(d, slot, candidate)
+                moved = True
+            _prepare_candidate(d, slot, release, candidate, migrate=migrate, record=record)
+            with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
+                started = True
+                _start_candidate(d, slot, release, record)
+        elif not candidate.running:
+            with d.reporter.step("start", f"{candidate.container} (existing container)"):
+                d.run(commands.start_container(candidate.container))
+        with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
+            passed = _health_gate(d, slot, release, candidate.container)
+        healthy_at = time.monotonic()
+        switched = _switch_verify(d, slot)
+    except BaseException:
+        _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
+        raise
+    cutover = time.monotonic() - healthy_at
+    _drain_and_stop(d, switched, old)
+    if moved:
+        _drop_aside(d, slot, candidate.container)
+    return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
+
+
+# --- under the lock, recorded -----------------------------------------------------------------------
+
+
+def _locked(d: Deployment, action: str, record: RunRecord, body: Callable[[HostState], Outcome]) -> Outcome:
+    """Run ``body`` under the host lock and record the result in the audit log, whatever it is."""
+    lock_file = commands.lock_path(d.target)
+    started = time.monotonic()
+    if d.host.rehearses:
+        d.reporter.line(f"  would lock {d.host.name}:{lock_file}")
+    else:
+        with d.reporter.step("lock", lock_file):
+            replaced = lock.acquire(d.host, lock_file, d.actor, wait=d.lock_wait)
+        if replaced is not None:
+            d.reporter.line(f"  took over a stale lock of {replaced.describe()}")
+    state: HostState | None = None
+    try:
+        with d.reporter.step("read state"):
+            state = _settle_asides(d, read_state(d.host, d.settings, d.target))
+        outcome = body(state)
+    except BaseException as error:
+        detail = str(error) or type(error).__name__
+        _best_effort(
+            d,
+            "record the failure in the audit log",
+            lambda: _record(d, action, "failed", started, state, None, record, detail=detail),
+        )
+        _best_effort(d, f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
+        raise
+    try:
+        _record(d, action, "ok", started, state, outcome, record)
+    finally:
+        _unlock(d, lock_file)
+    return outcome
+
+
+def _unlock(d: Deployment, lock_file: str) -> None:
+    if not d.host.rehearses:
+        lock.release(d.host, lock_file, d.actor)
+
+
+def _record(
+    d: Deployment,
+    action: str,
+    result: str,
+    started: float,
+    state: HostState | None,
+    outcome: Outcome | None,
+    record: RunRecord,
+    *,
+    detail: str = "",
+) -> None:
+    if d.host.rehearses:
+        return
+    active = state.active_state if state else None
+    entry = audit.new_record(
+        action,
+        result,
+        d.actor,
+        d.target.environment,
+        from_sha=active.sha if active else None,
+        to_sha=outcome.release.sha if outcome else None,
+        version=outcome.release.version if outcome else None,
+        slot=outcome.slot.name if outcome else None,
+        duration_s=round(time.monotonic() - started, 3),
+        detail=d.reporter.mask(detail),
+        extra={**({"image": outcome.release.image} if outcome else {}), **record.audit_extra()},
+    )
+    audit.append(d.host, commands.audit_log_path(d.target), entry)
+
+
+def _converge_active(
+    d: Deployment, state: HostState, active: SlotState, release: Release, action: str, record: RunRecord
+) -> Outcome:
+    """``release`` already runs in the active slot: re-apply the switch and stop the other slot."""
+    d.reporter.line(f"  {_short(active.sha)} already serves from {active.slot.name}; converging")
+    started = time.monotonic()
+    switched = _switch_verify(d, active.slot)
+    _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
+    return Outcome(action, release, active.slot, None, False, time.monotonic() - started, record=record)
+
+
+def _smoke(d: Deployment, release: Release, record: RunRecord) -> None:
+    """GET the public URL from here after the switch; a failure fails the deploy without rolling back."""
+    url = smoke.smoke_url(d.target.public_url, d.settings.health.path)
+    with d.reporter.step("smoke", f"GET {url}"):
+        result = smoke.smoke_check(url, d.settings.health.timeout)
+        record.smoke = result.seen
+        if not result.passed:
+            raise DeployFailed(
+                f"smoke check failed: GET {url} answered {result.answer} after {smoke.ATTEMPTS} tries. "
+                f"Release {release.version} passed its health check and nginx on {d.host.name} routes to "
+                "it; check the public URL (DNS, TLS, a load balancer), or go back with "
+                f"`inv deploy.rollback --env {d.target.environment}`"
+            )
+
+
+def _prune_images(d: Deployment, release: Release) -> None:
+    """Remove the app's release images beyond the newest ``retain``; never one a container uses."""
+    if d.prune is None:
+        return
+    from shipflow.images.facts import prune_release_images
+
+    app, retain = d.prune
+    removed: list[str] = []
+
+    def prune() -> None:
+        removed.extend(prune_release_images(d.host, app, retain, keep=[release.image]))
+
+    # Housekeeping after the switch: a failure here is a warning, the new release is already serving.
+    with d.reporter.step("prune", f"{app} images beyond the newest {retain}"):
+        _best_effort(d, "prune old release images", prune)
+    if removed:
+        d.reporter.line(f"  removed {len(removed)} old release image(s)")
+
+
+# --- the two actions ---------------------------------------------------------------------------------
+
+
+def deploy(d: Deployment, release: Release, delivery: Delivery | None = None) -> Outcome:
+    """Deploy ``release`` blue-green; raise :class:`DeployFailed` with the previous release still serving.
+
+    ``delivery`` brings an image built elsewhere to a server and smoke-checks it after the switch; without
+    it the image must already be on the host (this machine's engine).
+    """
+    record = RunRecord(forced=delivery.forced if delivery else ())
+
+    def body(state: HostState) -> Outcome:
+        started = time.monotonic()
+        active = state.active_state
+        if active is not None and active.running and active.sha == release.sha:
+            return _converge_active(d, state, active, release, "deploy", record)
+        slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
+        activation = _activate(
+            d, state, slot, release, reuse_container=False, record=record, delivery=delivery, migrate=True
+        )
+        if delivery is not None and delivery.smoke and not d.host.rehearses:
+            _smoke(d, release, record)
+        _prune_images(d, release)
+        previous = active.release if active else None
+        seconds = time.monotonic() - started
+        return Outcome(
+            "deploy", release, slot, previous, True, seconds,
+            activation.cutover_s, activation.health_s, d.reporter.timings, record,
+        )  # fmt: skip
+
+    return _locked(d, "deploy", record, body)
+
+
+def rollback(d: Deployment, to: str | None = None, image_repository: str | None = None) -> Outcome:
+    """Back to the previous release: its kept container when it exists (instant), else its image."""
+    record = RunRecord()
+
+    def body(state: HostState) -> Outcome:
+        started = time.monotonic()
+        active = state.active_state
+        if (
+            to is None
+            and active is not None
+            and active.release is not None
+            and last_deploy_never_switched(d, active)
+        ):
+            # Undoing a deploy that failed before its switch: this host still serves what it served before,
+            # so there is nothing to change here (not even nginx, which may be what failed).
+            d.reporter.line(
+                f"  the last deploy here failed before switching: {_short(active.sha)} still serves"
+            )
+            seconds = time.monotonic() - started
+            return Outcome("rollback", active.release, active.slot, None, False, seconds, record=record)
+        choice = choose_rollback(d, state, to, image_repository)
+        release = choice.release
+        if active is not None and active.running and active.sha == release.sha:
+            return _converge_active(d, state, active, release, "rollback", record)
+        d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
+        if active is not None and d.settings.migrate != "off" and not d.host.rehearses:
+            _warn_schema_change(d, active, release, choice.labels, record)
+        activation = _activate(
+            d, state, choice.slot, release, reuse_container=choice.reuse_container, record=record
+        )
+        previous = active.release if active else None
+        seconds = time.monotonic() - started
+        return Outcome(
+            "rollback", release, choice.slot, previous, True, seconds,
+            activation.cutover_s, activation.health_s, record=record,
+        )  # fmt: skip
+
+    return _locked(d, "rollback", record, body)

@@ -1,0 +1,43 @@
+"""One host of a target and everything a deploy step on it needs, fixed for the whole run.
+
+The context is frozen: what a run learns (timings, database revisions, how the image travelled, the smoke
+check) is returned in its :class:`~shipflow.deploy.bluegreen.Outcome`, never written back here. Whether
+the run is real or a rehearsal is the host's to say (``host.rehearses``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.errors import Failed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shipflow.deploy.lock import Actor
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import CommandResult, Host
+    from shipflow.report import Reporter
+
+
+class DeployFailed(Failed):
+    """The deploy stopped; the message is one paragraph saying what happened, what serves now, what to do."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deploy settings, the target narrowed to one host, the host, and who runs it."""
+
+    settings: DeploySettings
+    target: TargetSettings
+    host: Host
+    reporter: Reporter
+    actor: Actor
+    env_file: bytes = b""
+    lock_wait: float = 0.0
+    prune: tuple[str, int] | None = None  # (the images' shipflow.app label, how many release images to keep)
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        """Run a command that changes the host; a non-zero exit raises (the host's own error)."""
+        return self.host.run(argv).check(self.host.name)

@@ -1,0 +1,50 @@
+"""Housekeeping on a host: clear a lock left by a crashed deploy, take an app down."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import audit, commands, lock, proxy
+from shipflow.deploy.state import read_state
+
+if TYPE_CHECKING:
+    from shipflow.deploy.context import Deployment
+
+
+def unlock(d: Deployment) -> lock.Actor | None:
+    """Remove the lock whoever holds it; returns the holder it removed (None when there was no lock)."""
+    path = commands.lock_path(d.target)
+    if d.host.read_file(path) is None:
+        return None
+    holder = lock.read_holder(d.host, path)
+    lock.release(d.host, path)
+    if not d.host.rehearses:
+        removed = holder.describe() if holder else "an unknown holder"
+        record = audit.new_record(
+            "unlock", "ok", d.actor, d.target.environment, detail=f"removed lock of {removed}"
+        )
+        audit.append(d.host, commands.audit_log_path(d.target), record)
+    return holder
+
+
+def remove(d: Deployment) -> list[str]:
+    """Stop and remove the app's containers and upstream file (and local nginx); images and audit stay."""
+    state = read_state(d.host, d.settings, d.target)
+    removed = []
+    for name in [s.container for s in state.slots if s.exists] + sorted(state.asides):
+        d.run(commands.remove_container(name))
+        removed.append(name)
+    if d.target.is_local and (d.host.rehearses or proxy.master_pid(d.host, d.target) is not None):
+        d.run(commands.nginx_stop(d.target))
+        removed.append("local nginx")
+    if state.upstream_text is not None:
+        d.run(commands.remove_file(d.target.upstream_path))
+        removed.append(d.target.upstream_path)
+    if not d.host.rehearses:
+        active = state.active_state
+        record = audit.new_record(
+            "remove", "ok", d.actor, d.target.environment,
+            from_sha=active.sha if active else None, detail=", ".join(removed),
+        )  # fmt: skip
+        audit.append(d.host, commands.audit_log_path(d.target), record)
+    return removed

@@ -1,0 +1,311 @@
+"""A release across an environment's hosts: plan it (guards, the image to ship, each host's current and new
+release, the migrations each database lacks), approve it, publish it, and run one blue-green switch per host.
+
+:func:`plan_rollout` only reads; :func:`run_rollout` changes hosts. Both raise domain errors (refused, not
+approved, locked, failed) and leave exit codes to the task layer. :func:`deploy_here` and
+:func:`roll_back` are the same for this machine's target and for a rollback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import bluegreen, fleet, transfer
+from shipflow.deploy.commands import Release
+from shipflow.deploy.migration import database_revision
+from shipflow.deploy.present import outcome_line
+from shipflow.deploy.releases import release_of_image
+from shipflow.deploy.state import read_state
+from shipflow.errors import BadInput, Refused
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from shipflow.deploy.context import Deployment
+    from shipflow.deploy.session import Session
+
+
+class ApprovalImpossible(BadInput):
+    """Approval is required and there is no terminal to ask on."""
+
+
+class NotApproved(Refused):
+    """The person asked said no."""
+
+    label = "not approved"
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """What the person asked for: which image (default: HEAD built here), and how to roll out."""
+
+    image: str | None = None
+    image_archive: Path | None = None
+    force: bool = False
+    parallel: int = 1
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    current: Release | None
+    new: Release
+    database: str | None = None  # the revision its database is at ("base": none applied); None: unknown
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """Everything decided before any host changes; ``lines`` is what the approval shows."""
+
+    environment: str
+    image: transfer.LocalImage
+    hosts: tuple[HostPlan, ...]
+    forced: tuple[str, ...]
+    parallel: int
+    registry: str | None
+    publish: bool  # the registry lacks it on some host: push once before the hosts pull
+    archive: Path | None
+    lines: tuple[str, ...]
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.environment == "production"
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """How each host ended."""
+
+    hosts: fleet.FleetResult
+
+
+# --- the plan --------------------------------------------------------------------------------------
+
+
+def _guards(session: Session, force: bool) -> tuple[str, ...]:
+    """The git guards' refusals; without --force any refusal stops here, nothing changed."""
+    from shipflow.deploy import guards
+    from shipflow.release import git
+    from shipflow.release.branches import git_settings
+
+    settings = git_settings(session.project)
+    root = git.repo_root(session.project.root)
+    facts = guards.read_git_facts(root, session.environment, settings.model, settings.remote)
+    found = guards.refusals(facts, session.environment, settings.model)
+    if found and not force:
+        listing = "\n".join(f"  - {reason}" for reason in found)
+        raise Refused(f"nothing changed:\n{listing}\npass --force to override (it is kept in the audit log)")
+    for reason in found:
+        session.line(f"!!! WARNING: --force: deploying to {session.environment} although {reason}")
+    return tuple(found)
+
+
+def _image_to_ship(session: Session, request: RolloutRequest) -> transfer.LocalImage:
+    """An archive, an image of this machine's engine, or HEAD built once for all hosts."""
+    from shipflow.images.build import build_head, head_release_reference
+
+    if request.image_archive is not None:
+        return transfer.archive_image(request.image_archive)
+    if request.image is not None:
+        return transfer.engine_image(session.here, request.image)
+    if session.here.rehearses:
+        reference = head_release_reference(session.project, session.environment, allow_dirty=request.force)
+        try:
+            return transfer.engine_image(session.here, reference)
+        except transfer.TransferFailed:
+            session.line(f"  would build {reference} (`inv build`)")
+            release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
+            return transfer.LocalImage(release, reference, lambda: iter(()), "build of HEAD (not built yet)")
+    built = build_head(session.project, session.environment, allow_dirty=request.force, on_line=session.line)
+    return transfer.engine_image(session.here, built.tags[0])
+
+
+def _host_plan(d: Deployment, release: Release) -> HostPlan:
+    """The host's current release and database revision (read from it) and the release it will get."""
+    active = read_state(d.host, d.settings, d.target).active_state
+    current = active.release if active and active.running else None
+    database = None
+    if active is not None and current is not None and d.settings.migrate != "off":
+        database = database_revision(d, active.slot, current)
+    return HostPlan(d.host.name, current, release, database)
+
+
+def migrations_note(migrate: str) -> str:
+    if migrate == "off":
+        return 'none run by the deploy (migrate = "off")'
+    when = "before the switch" if migrate == "before-switch" else "when the container starts"
+    return f'unknown until the host is reached: `alembic upgrade head` runs {when} (migrate = "{migrate}")'
+
+
+def pending_lines(
+    plans: Sequence[HostPlan], migrate: str, pending_for: Callable[[str], list[str] | None] | None
+) -> list[str]:
+    """What the approval shows of migrations: per host, those its database lacks, when both are known.
+
+    ``pending_for(revision)`` lists the new release's migrations after ``revision`` (None: cannot tell).
+    """
+    if migrate == "off" or pending_for is None:
+        return [f"  migrations pending: {migrations_note(migrate)}"]
+    lines = []
+    for entry in plans:
+        if entry.current is None:
+            found = pending_for("base")
+            listed = "unknown" if found is None else ", ".join(found) or "none"
+            at = "nothing deployed yet: every migration of the release, on whatever database it finds"
+            lines.append(f"  migrations on {entry.host}: {at} ({listed})")
+            continue
+        found = pending_for(entry.database) if entry.database else None
+        if found is None:
+            lines.append(f"  migrations pending on {entry.host}: {migrations_note(migrate)}")
+        else:
+            listed = ", ".join(found) if found else "none"
+            lines.append(f"  migrations pending on {entry.host} (database at {entry.database}): {listed}")
+    return lines
+
+
+def plan_lines(
+    environment: str,
+    plans: Sequence[HostPlan],
+    migrate: str,
+    parallel: int,
+    pending_for: Callable[[str], list[str] | None] | None = None,
+) -> list[str]:
+    order = "one at a time" if parallel <= 1 else f"{parallel} at a time"
+    lines = [f"plan: deploy to {environment}, {len(plans)} host(s), {order}:"]
+    for entry in plans:
+        same = (
+            " (already serving: converge only)"
+            if entry.current and entry.current.sha == entry.new.sha
+            else ""
+        )
+        current, new = fleet.short_release(entry.current), fleet.short_release(entry.new)
+        lines.append(f"  {entry.host}: {current} -> {new}{same}")
+    lines.extend(pending_lines(plans, migrate, pending_for))
+    return lines
+
+
+def hosts_lacking(deployments: Sequence[Deployment], image_id: str) -> list[str]:
+    """The hosts that do not have ``image_id`` yet (asked, never assumed)."""
+    from shipflow.images.facts import host_has_image
+
+    return [d.host.name for d in deployments if not host_has_image(d.host, image_id)]
+
+
+def plan_rollout(session: Session, request: RolloutRequest) -> RolloutPlan:
+    """Guards, the image to ship (HEAD is built here once), and each host's current -> new release."""
+    from shipflow.db.pending import pending_in_project
+
+    if request.parallel < 1:
+        raise BadInput("--parallel must be 1 or more")
+    if request.image is not None and request.image_archive is not None:
+        raise BadInput("give --image or --image-archive, not both")
+    if session.target.is_local:
+        raise BadInput(
+            f"target {session.target.name} of {session.environment} is this machine: use `inv deploy.local`"
+        )
+    forced = _guards(session, request.force)
+    image = _image_to_ship(session, request)
+    hosts = tuple(_host_plan(d, image.release) for d in session.deployments)
+    # The checkout's migrations are the release's only when the release is this checkout's build.
+    built_here = request.image is None and request.image_archive is None
+    pending_for = partial(pending_in_project, session.project) if built_here else None
+    lines = plan_lines(session.environment, hosts, session.settings.migrate, request.parallel, pending_for)
+    registry = session.target.registry
+    publish = registry is not None and bool(hosts_lacking(session.deployments, image.image_id))
+    return RolloutPlan(
+        session.environment, image, hosts, forced, request.parallel, registry, publish,
+        request.image_archive, tuple(lines),
+    )  # fmt: skip
+
+
+# --- running it ------------------------------------------------------------------------------------
+
+
+def approve_on_terminal(*, yes: bool, interactive: bool, ask: Callable[[str], str]) -> bool:
+    """``--yes`` approves; else ask y/N on a terminal; without one, raise :class:`ApprovalImpossible`."""
+    if yes:
+        return True
+    if not interactive:
+        raise ApprovalImpossible(
+            "this deploy needs approval and there is no terminal to ask on: pass --yes "
+            "(in CI, after the environment's reviewers approved the job)"
+        )
+    return ask("deploy? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def deploy_one(
+    d: Deployment, release: Release, delivery: bluegreen.Delivery | None = None
+) -> bluegreen.Outcome:
+    """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after."""
+    d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
+    outcome = bluegreen.deploy(d, release, delivery)
+    d.reporter.line(outcome_line(outcome, d.target))
+    return outcome
+
+
+def _finish(session: Session, result: fleet.FleetResult, heading: str | None) -> RolloutResult:
+    """Say what each host serves when there are several (or one failed); raise the first failure."""
+    if len(session.deployments) > 1 or result.first_error is not None:
+        if heading:
+            session.line(heading)
+        for line in fleet.result_lines(result):
+            session.line(line)
+    if result.first_error is not None:
+        raise result.first_error
+    return RolloutResult(result)
+
+
+def run_rollout(session: Session, plan: RolloutPlan, approve: Callable[[], bool]) -> RolloutResult:
+    """Show the plan, get approval (production), publish to the registry, then switch host by host."""
+    for line in plan.lines:
+        session.line(line)
+    if plan.needs_approval and not session.here.rehearses and not approve():
+        raise NotApproved("nothing changed")
+    if plan.registry is not None and not plan.publish:
+        session.line(f"  {plan.image.release.image} is on every host: nothing pushed to {plan.registry}")
+    elif plan.registry is not None:
+        transfer.publish(
+            plan.image, plan.registry, session.here, session.first.reporter, archive=plan.archive
+        )
+    delivery = bluegreen.Delivery(plan.image, plan.registry, smoke=True, forced=plan.forced)
+    release = plan.image.release
+    result = fleet.run_fleet(
+        session.deployments, lambda d: deploy_one(d, release, delivery), parallel=plan.parallel
+    )
+    return _finish(session, result, f"{plan.environment}: what each host serves now:")
+
+
+def deploy_here(session: Session, image: str | None, *, allow_dirty: bool) -> bluegreen.Outcome:
+    """This machine's target: deploy ``image`` (an image already built), or HEAD built (or reused) now."""
+    from shipflow.images.build import build_head, head_release_reference
+
+    d = session.first
+    if image is not None:
+        release = release_of_image(d.host, image)
+    elif d.host.rehearses:
+        reference = head_release_reference(session.project, session.environment, allow_dirty=allow_dirty)
+        d.reporter.line(f"  would build {reference} (`inv build`) unless it exists")
+        release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
+    else:
+        built = build_head(
+            session.project, session.environment, allow_dirty=allow_dirty, on_line=d.reporter.line
+        )
+        release = release_of_image(d.host, built.tags[0])
+    return deploy_one(d, release)
+
+
+def roll_back(session: Session, to: str | None) -> RolloutResult:
+    """Every host back to its previous release (or ``to``), one at a time, stopping at the first failure."""
+    from shipflow.images.settings import build_settings
+
+    repository = build_settings(session.project).image
+
+    def back(d: Deployment) -> bluegreen.Outcome:
+        outcome = bluegreen.rollback(d, to=to, image_repository=repository)
+        d.reporter.line(outcome_line(outcome, d.target))
+        return outcome
+
+    return _finish(session, fleet.run_fleet(session.deployments, back), None)

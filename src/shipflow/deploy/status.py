@@ -1,0 +1,85 @@
+"""What a person asks before and after a deploy, read from the host: the active slot, each slot's release and
+health, the lock holder and the last releases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import audit, commands, health, lock
+from shipflow.deploy.state import read_state
+
+if TYPE_CHECKING:
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+
+
+@dataclass(frozen=True)
+class SlotReport:
+    slot: str
+    port: int
+    container: str
+    state: str  # running | stopped | absent
+    sha: str | None
+    version: str | None
+    deployed_at: str | None
+    deployed_by: str | None
+    health: int | None  # HTTP status of the health probe, 0 when nothing answered
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    environment: str
+    host: str
+    url: str
+    active_slot: str | None
+    release: SlotReport | None
+    slots: list[SlotReport]
+    lock: dict[str, object] | None
+    last_releases: list[dict[str, str | None]]
+
+
+def status(host: Host, settings: DeploySettings, target: TargetSettings, *, last: int = 5) -> StatusReport:
+    """Everything a person asks before and after a deploy, read from the host."""
+    state = read_state(host, settings, target)
+    reports = []
+    for slot_state in state.slots:
+        probed = None
+        if slot_state.running:
+            url = f"http://127.0.0.1:{slot_state.slot.port}{settings.health.path}"
+            probed = health.probe(host, url, min(settings.health.timeout, 2.0))[0]
+        reports.append(
+            SlotReport(
+                slot=slot_state.slot.name,
+                port=slot_state.slot.port,
+                container=slot_state.container,
+                state="running" if slot_state.running else "stopped" if slot_state.exists else "absent",
+                sha=slot_state.sha,
+                version=slot_state.label("version"),
+                deployed_at=slot_state.label("deployed_at"),
+                deployed_by=slot_state.label("deployed_by"),
+                health=probed,
+            )
+        )
+    raw_lock = host.read_file(commands.lock_path(target))
+    lock_info: dict[str, object] | None = None
+    if raw_lock is not None:
+        holder = lock.holder_of(raw_lock)
+        lock_info = {"holder": holder.describe() if holder else "unknown", "stale": lock.is_stale(holder)}
+    records = audit.read(host, commands.audit_log_path(target))
+    releases = [
+        {"at": r.at, "action": r.action, "sha": r.to_sha, "version": r.version, "by": r.by, "slot": r.slot}
+        for r in records
+        if r.result == "ok" and r.action in ("deploy", "rollback") and r.to_sha
+    ][-last:]
+    active = next((r for r in reports if state.active and r.slot == state.active.name), None)
+    return StatusReport(
+        environment=target.environment,
+        host=host.name,
+        url=target.public_url,
+        active_slot=state.active.name if state.active else None,
+        release=active,
+        slots=reports,
+        lock=lock_info,
+        last_releases=releases,
+    )

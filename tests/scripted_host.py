@@ -1,0 +1,231 @@
+"""An in-memory server for unit tests of the deploy engine: docker containers, files and an nginx, simulated
+from the very argv lists :mod:`shipflow.deploy.commands` builds, with a record of every command and failures
+put where a test says.
+
+It answers a command only when it equals what a builder produces for the same arguments, so a test that
+passes here also checks that the engine runs the commands the builders define. A command it does not know
+fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import commands
+from shipflow.hosts.base import CommandResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from shipflow.deploy.settings import TargetSettings
+
+
+class Killed(BaseException):
+    """The deploying process died here (SIGKILL): nothing after this command runs, no cleanup either."""
+
+
+@dataclass
+class Container:
+    image: str
+    labels: dict[str, str]
+    port: int | None
+    running: bool = True
+
+
+@dataclass
+class ScriptedHost:
+    """A server whose docker engine has ``images`` (reference -> labels) and nothing running yet.
+
+    ``unhealthy`` images never answer their health check; ``fail`` maps a command's first words to the
+    result it gives instead; ``kill_at`` names the first words of the command at which the deploying
+    process dies.
+    """
+
+    target: TargetSettings
+    images: dict[str, dict[str, str]]
+    unhealthy: set[str] = field(default_factory=set)
+    fail: dict[tuple[str, ...], CommandResult] = field(default_factory=dict)
+    kill_at: tuple[str, ...] | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    ran: list[tuple[str, ...]] = field(default_factory=list)
+    nginx_reloads: int = 0
+    dead: bool = False
+
+    # --- the Host protocol ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    @property
+    def rehearses(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        return self._answer(tuple(argv), None)
+
+    def run(
+        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None
+    ) -> CommandResult:
+        return self._answer(tuple(argv), stdin)
+
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        return self._answer(tuple(argv), b"".join(chunks or ()))
+
+    def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
+        self._alive(("write", path))
+        self.files[path] = content
+
+    def read_file(self, path: str) -> bytes | None:
+        self._alive(("read", path))
+        return self.files.get(path)
+
+    # --- what a test looks at -------------------------------------------------------------------
+
+    def routed_port(self) -> int | None:
+        text = self.files.get(self.target.upstream_path)
+        return commands.routed_port(text.decode()) if text is not None else None
+
+    def serving_image(self) -> str | None:
+        port = self.routed_port()
+        return next((c.image for c in self.containers.values() if c.port == port and c.running), None)
+
+    # --- the simulation -------------------------------------------------------------------------
+
+    def _alive(self, argv: tuple[str, ...]) -> None:
+        if self.dead:
+            raise Killed(f"the process was already dead before {argv}")
+        if self.kill_at is not None and argv[: len(self.kill_at)] == self.kill_at:
+            self.dead = True
+            raise Killed(f"killed at {argv}")
+
+    def _answer(self, argv: tuple[str, ...], stdin: bytes | None) -> CommandResult:
+        self._alive(argv)
+        self.ran.append(argv)
+        for prefix, result in self.fail.items():
+            if argv[: len(prefix)] == prefix:
+                return CommandResult(argv, result.exit_code, result.stdout, result.stderr)
+        code, out = self._simulate(argv, stdin)
+        return CommandResult(argv, code, out, "" if code == 0 else f"scripted: {argv[0]} failed")
+
+    def _simulate(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
+        if argv[0] == "docker":
+            return self._docker(argv)
+        if argv[0] == "curl":
+            return self._curl(argv)
+        target = self.target
+        path = argv[-1]
+        if argv == tuple(commands.make_folders(*argv[2:])) or argv == tuple(commands.chown(argv[1], path)):
+            return 0, ""
+        if argv == tuple(commands.remove_file(path)):
+            self.files.pop(path, None)
+            return 0, ""
+        if len(argv) == 6 and argv == tuple(commands.move_file_if_present(argv[4], argv[5])):
+            if argv[4] in self.files:
+                self.files[argv[5]] = self.files.pop(argv[4])
+            return 0, ""
+        if argv == tuple(commands.create_lock(path)):
+            if path in self.files:
+                return 1, ""
+            self.files[path] = stdin or b""
+            return 0, ""
+        if len(argv) == 6 and argv == tuple(commands.take_over_lock(argv[4], argv[5])):
+            if self.files.get(argv[4], b"").decode() == argv[5]:
+                self.files[argv[4]] = stdin or b""
+                return 0, ""
+            return 1, ""
+        if len(argv) == 6 and argv == tuple(commands.release_own_lock(argv[4], argv[5])):
+            if self.files.get(argv[4], b"").decode() == argv[5]:
+                del self.files[argv[4]]
+            return 0, ""
+        if argv == tuple(commands.append_stdin(path)):
+            self.files[path] = self.files.get(path, b"") + (stdin or b"")
+            return 0, ""
+        if argv == target.nginx_test:
+            return 0, ""
+        if argv == target.nginx_reload:
+            self.nginx_reloads += 1
+            return 0, ""
+        if argv == tuple(commands.nginx_start(target)):
+            self.files[target.nginx_pid_file] = b"4242\n"
+            return 0, ""
+        if argv == tuple(commands.process_alive(path)):
+            return (0, "") if path == "4242" else (1, "")
+        if argv == tuple(commands.worker_pids(4242)) or argv[:3] == ("ps", "-o", "pid="):
+            return 0, ""
+        raise AssertionError(f"the scripted host does not know {argv}")
+
+    def _docker(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        reference = argv[-1]
+        if argv == tuple(commands.image_labels(reference)):
+            known = reference in self.images
+            return (0, json.dumps(self.images[reference])) if known else (1, "")
+        if argv[:3] == ("docker", "image", "inspect"):
+            if reference not in self.images:
+                return 1, ""
+            return 0, ("" if "Config.User" in argv[4] else f"sha256:{reference}")
+        if argv[:4] == tuple(commands.inspect_containers([])):
+            found = [self._inspect(name) for name in argv[4:] if name in self.containers]
+            return 0, json.dumps(found)
+        if argv[:3] == ("docker", "run", "--detach"):
+            return self._start(argv)
+        if argv == tuple(commands.start_container(reference)):
+            self.containers[reference].running = True
+            return 0, ""
+        if argv[:2] == ("docker", "stop"):
+            self.containers[reference].running = False
+            return 0, ""
+        if argv == tuple(commands.remove_container(reference)):
+            self.containers.pop(reference, None)
+            return 0, ""
+        if len(argv) == 4 and argv == tuple(commands.rename_container(argv[2], argv[3])):
+            self.containers[argv[3]] = self.containers.pop(argv[2])
+            return 0, ""
+        if argv[:3] == ("docker", "logs", "--tail"):
+            return 0, "booting\nready? not quite\n"
+        raise AssertionError(f"the scripted docker does not know {argv}")
+
+    def _start(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        name = argv[argv.index("--name") + 1]
+        if name in self.containers:
+            return 125, ""
+        labels = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "--label")
+        published = argv[argv.index("--publish") + 1]
+        self.containers[name] = Container(argv[-1], labels, int(published.split(":")[1]))
+        return 0, ""
+
+    def _inspect(self, name: str) -> dict[str, object]:
+        container = self.containers[name]
+        return {
+            "Name": f"/{name}",
+            "State": {"Running": container.running},
+            "Config": {"Labels": container.labels},
+        }
+
+    def _curl(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        url = argv[-1]
+        if url.startswith(self.target.public_url):
+            port = self.routed_port()
+            serving = self.serving_image()
+            if port is None or serving is None or serving in self.unhealthy:
+                return 0, "\n502"
+            return 0, f"HTTP/1.1 200 OK\r\n{commands.UPSTREAM_HEADER}: 127.0.0.1:{port}\r\n\r\nok\n200"
+        port = int(re.match(r"http://127\.0\.0\.1:(\d+)/", url).group(1))  # type: ignore[union-attr]
+        running = [c for c in self.containers.values() if c.port == port and c.running]
+        if not running or running[0].image in self.unhealthy:
+            return 0, "\n000"
+        return 0, "ok\n200"
