@@ -92,18 +92,6 @@ def build_release(repository: str, name: str, base: str, context: bytes | None =
     return ServiceRelease(f"{repository}:{sha}", sha)
 
 
-def remove_images(repository: str) -> None:
-    """Every tag of ``repository`` in this machine's engine, gone (test clean-up)."""
-    tags = subprocess.run(
-        ["docker", "image", "ls", repository, "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if tags:
-        subprocess.run(["docker", "rmi", "--force", *tags], capture_output=True, check=False)
-
-
 def build_never_healthy(repository: str, of: ServiceRelease) -> ServiceRelease:
     """A release whose service never finishes booting, so its health check never passes."""
     sha = f"broken{uuid.uuid4().hex}"[:40]

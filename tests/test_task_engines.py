@@ -8,8 +8,8 @@ import pytest
 
 from shipflow.ci.generate import UnknownProvider, file_status, generate_ci_files
 from shipflow.db.checks import DbCheckResult
-from shipflow.db.commands import check_lines
 from shipflow.db.history import ManifestError
+from shipflow.db.operations import check_lines
 from shipflow.db.runner import BadRevision, DatabaseUnreachable
 from shipflow.env.check import EnvProblems, problem_lines
 from shipflow.errors import ShipflowError, message_of

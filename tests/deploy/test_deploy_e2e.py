@@ -233,6 +233,7 @@ def test_dry_run_prints_the_plan_with_secrets_masked_and_changes_nothing(
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "would run on local: docker run --detach" in done.stdout
+    assert done.stdout.rstrip().endswith("nothing was changed")
     assert "would write local:" in done.stdout and "; keys: " in done.stdout and "SECRET_KEY" in done.stdout
     assert CANARY_SECRET not in done.stdout + done.stderr
     assert (project.containers(), project.upstream_file().read_text()) == before

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, base_image, build_release, remove_images
+from deploy_support import CANARY_SECRET, base_image, build_release
 from ssh_support import (
     PRODUCTION_ENV,
     RemoteProject,
@@ -31,6 +31,7 @@ from ssh_support import (
     git,
     make_remote_project,
 )
+from support import remove_test_images
 
 from shipflow.testing.loadgen import LoadGenerator
 
@@ -52,7 +53,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
         subprocess.run(["docker", "rmi", release.image], capture_output=True, check=True)
         made[name] = (path, release.sha)
     yield made
-    remove_images(REPOSITORY)
+    remove_test_images(REPOSITORY)
 
 
 @pytest.fixture

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image, remove_images
+from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image
 from netns_support import NamespaceServer, make_namespace_project, namespace_server
 from registry_support import registry_on
-from ssh_support import PRODUCTION_ENV, ServerNginx, git, keygen, start_nginx
-from support import REPO, run_shipflow, user_environ
+from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
+from support import REPO, git, remove_test_images, run_shipflow, user_environ
 
 from shipflow.testing.loadgen import LoadGenerator
 
@@ -129,7 +129,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shipped]:
             yield Shipped(root, server, balancer)
     finally:
         balancer.stop()
-        remove_images(REPOSITORY)
+        remove_test_images(REPOSITORY)
 
 
 def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load(shipped: Shipped) -> None:

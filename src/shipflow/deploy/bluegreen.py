@@ -106,6 +106,9 @@ def _bring_image(d: Deployment, release: Release, delivery: Delivery | None, rec
         record.image_id = delivery.image.image_id
         record.transfer = result.audit()
     elif not host_has_image(d.host, release.image):
+        if d.host.rehearses:  # a dry run of a deploy that builds it first
+            d.reporter.line(f"  {release.image} is not on {d.host.name} yet: a real run builds it first")
+            return
         raise DeployFailed(f"image {release.image} is not on {d.host.name}: build it first with `inv build`")
 
 

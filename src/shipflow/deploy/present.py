@@ -20,7 +20,12 @@ def _sha(sha: str | None) -> str:
     return (sha or "-")[:12]
 
 
-def outcome_line(outcome: Outcome, target: TargetSettings) -> str:
+def outcome_line(outcome: Outcome, target: TargetSettings, *, rehearsal: bool = False) -> str:
+    if rehearsal:
+        return (
+            f"dry run: {outcome.action} of {outcome.release.version} ({_sha(outcome.release.sha)}) to slot "
+            f"{outcome.slot.name} on {target.name} planned above; nothing was changed"
+        )
     if not outcome.changed:
         verb = "already serving"
     else:

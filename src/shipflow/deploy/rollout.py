@@ -242,7 +242,7 @@ def deploy_one(
     """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after."""
     d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
     outcome = bluegreen.deploy(d, release, delivery)
-    d.reporter.line(outcome_line(outcome, d.target))
+    d.reporter.line(outcome_line(outcome, d.target, rehearsal=d.host.rehearses))
     return outcome
 
 
@@ -305,7 +305,7 @@ def roll_back(session: Session, to: str | None) -> RolloutResult:
 
     def back(d: Deployment) -> bluegreen.Outcome:
         outcome = bluegreen.rollback(d, to=to, image_repository=repository)
-        d.reporter.line(outcome_line(outcome, d.target))
+        d.reporter.line(outcome_line(outcome, d.target, rehearsal=d.host.rehearses))
         return outcome
 
     return _finish(session, fleet.run_fleet(session.deployments, back), None)

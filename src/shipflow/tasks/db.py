@@ -33,7 +33,7 @@ def _line(text: str) -> None:
 def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
     """Apply the migrations (`alembic upgrade head`) to the environment's database, showing the revision
     before and after."""
-    from shipflow.db.commands import environment_database, migrate
+    from shipflow.db.operations import environment_database, migrate
 
     with exit_codes("db.migrate", mask):
         settings, environment, target = environment_database(load_project(), env)
@@ -52,7 +52,7 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
 )
 def new(c: Context, message: str, env: str | None = None, empty: bool = False) -> None:
     """Write a new migration from the models' differences (`alembic revision --autogenerate`)."""
-    from shipflow.db.commands import comparison_database, new_migration
+    from shipflow.db.operations import comparison_database, new_migration
 
     with exit_codes("db.new", mask):
         settings, target = comparison_database(load_project(), env)
@@ -64,7 +64,7 @@ def new(c: Context, message: str, env: str | None = None, empty: bool = False) -
 @task(help={"env": ENV_HELP})
 def status(c: Context, env: str | None = None) -> None:
     """The database's revision, the migrations' head(s) and the migrations still to apply."""
-    from shipflow.db.commands import environment_database, status_lines
+    from shipflow.db.operations import environment_database, status_lines
 
     with exit_codes("db.status", mask):
         settings, environment, target = environment_database(load_project(), env)
@@ -83,7 +83,7 @@ def status(c: Context, env: str | None = None) -> None:
 def check(c: Context, database: str | None = None) -> None:
     """CI's migration checks, one line each: single head, round trip (upgrade head -> downgrade -1 ->
     upgrade head), drift between models and migrations, history unchanged since the base branch, manifest."""
-    from shipflow.db.commands import check_database, run_checks
+    from shipflow.db.operations import check_database, run_checks
 
     with exit_codes("db.check", mask):
         settings, target = check_database(load_project(), database)
@@ -95,7 +95,7 @@ def check(c: Context, database: str | None = None) -> None:
 @task()
 def lock(c: Context) -> None:
     """Add new migration files' checksums to the manifest; locked entries are never rewritten."""
-    from shipflow.db.commands import lock_migrations
+    from shipflow.db.operations import lock_migrations
     from shipflow.db.settings import db_settings
 
     with exit_codes("db.lock"):
