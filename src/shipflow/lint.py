@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shipflow.errors import BadInput, Failed
-from shipflow.project import PYPROJECT, Project, SettingsError
+from shipflow.project import PYPROJECT, Project, SettingsError, check_keys, shown
 
 DEFAULT_RUFF_PATHS = (".",)
 DEFAULT_MYPY_PATHS = ("src", "tests", "tasks.py", "noxfile.py")
@@ -66,9 +66,13 @@ class CheckResult:
     output: str
 
 
+LINT_KEYS = ("ruff", "mypy", "bandit", "extra")
+EXTRA_KEYS = ("name", "run", "fix")
+
+
 def _string_list(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise SettingsError(f"{where} must be a list of strings, got {value!r}")
+        raise SettingsError(f"{where} must be a list of strings, got {shown(value)}")
     return tuple(value)
 
 
@@ -80,7 +84,7 @@ def _paths(section: dict[str, Any], key: str, default: tuple[str, ...], project:
     missing = [path for path in paths if not (project.root / path).exists()]
     if missing:
         raise SettingsError(
-            f"{where} names {', '.join(map(repr, missing))}, which does not exist; fix or remove it"
+            f"{where} names {', '.join(map(shown, missing))}, which does not exist; fix or remove it"
         )
     return paths
 
@@ -90,6 +94,7 @@ def _extra(entry: Any, index: int, project: Project) -> ExtraLinter:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "run" not in entry:
         example = "{ name = 'eslint', run = ['npx', 'eslint', '.'] }"
         raise SettingsError(f"{where} needs a name and a run command, e.g. {example}")
+    check_keys(entry, EXTRA_KEYS, file=project.root / PYPROJECT, prefix=f"tool.shipflow.lint.extra[{index}].")
     run = _string_list(entry["run"], f"{where}.run")
     fix = _string_list(entry["fix"], f"{where}.fix") if "fix" in entry else None
     if not run:
@@ -99,7 +104,7 @@ def _extra(entry: Any, index: int, project: Project) -> ExtraLinter:
 
 def lint_settings(project: Project) -> LintSettings:
     """Read ``[tool.shipflow.lint]``; absent keys default to the usual paths that exist."""
-    section = project.section("lint")
+    section = project.section("lint", LINT_KEYS)
     extra = section.get("extra", [])
     if not isinstance(extra, list):
         raise SettingsError(

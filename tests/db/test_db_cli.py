@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from db_support import NEW_MIGRATION, SECRET_PASSWORD, VERSIONS, make_db_project, shipflow
+from support import git
 
 pytestmark = [pytest.mark.cli, pytest.mark.needs("git")]
 
@@ -206,3 +207,31 @@ def test_check_with_an_unknown_database_is_bad_input(project: Path) -> None:
     done = shipflow(project, "db.check", "--database", "nowhere")
     assert done.returncode == 2
     assert "unknown database 'nowhere'" in done.stderr
+
+
+def test_a_deleted_migration_is_named_by_check_and_status_without_a_traceback(project: Path) -> None:
+    first = f"{VERSIONS}/0001_create_notes.py"
+    git(project, "rm", "-q", first)
+    (project / "envs" / ".env.test").write_text("DATABASE_URL=sqlite:///./test.db\n")
+    done = shipflow(project, "db.check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    for name in ("single head", "round trip", "drift", "history", "manifest"):
+        assert f"  {name} " in done.stdout, done.stdout  # every check ran and printed its line
+    assert f"{first} deleted" in done.stdout  # history
+    assert "0001_create_notes.py was deleted" in done.stdout  # manifest
+    assert "revision '0001' is missing" in done.stdout and f"deleted: {first}" in done.stdout
+    status = shipflow(project, "db.status", "--env", "test")
+    assert status.returncode == 1, status.stdout + status.stderr
+    assert "revision '0001' is missing" in status.stderr and f"deleted: {first}" in status.stderr
+    for output in (done, status):
+        assert "Traceback" not in output.stdout + output.stderr
+        assert "KeyError" not in output.stdout + output.stderr
+    assert not (project / "test.db").exists()
+
+
+def test_status_of_a_database_file_not_created_yet_does_not_create_it(project: Path) -> None:
+    status = shipflow(project, "db.status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "current: base (no migration applied" in status.stdout
+    assert "pending: 3" in status.stdout
+    assert not (project / "dev.db").exists()

@@ -1,8 +1,11 @@
 """The history check against real git repositories: a merged migration modified, deleted or renamed
-fails naming the file; an added one passes; a shallow clone relies on the committed manifest."""
+fails naming the file; an added one passes; a shallow clone fetches the base branch's history, and
+without a way to see the base branch the check fails saying how to give it the history."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -65,32 +68,57 @@ def test_a_renamed_migration_fails_naming_both_names(feature: Path) -> None:
     assert "0001_create_notes.py was renamed to 0001_notes.py" in done.stdout
 
 
-def test_a_shallow_clone_without_the_base_branch_still_catches_an_edit_through_the_manifest(
-    tmp_path: Path,
-) -> None:
-    origin = make_db_project(tmp_path / "origin")
-    git(origin, "checkout", "-q", "-b", "feature")
-    path = origin / FIRST
-    path.write_text(path.read_text() + "\n# a quiet edit\n")
-    commit_all(origin, "edit")
-    clone = tmp_path / "clone"
+def shallow_clone(origin: Path, clone: Path, *args: str) -> Path:
+    """A depth-1 clone of ``origin`` (its ``args`` pick the branch), as CI checks out by default."""
     subprocess.run(
-        ["git", "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{origin}", str(clone)],
+        ["git", "clone", "-q", "--depth", "1", *args, f"file://{origin}", str(clone)],
         check=True,
         capture_output=True,
     )
     assert git(clone, "rev-parse", "--is-shallow-repository") == "true"
+    return clone
+
+
+def edited_on_a_feature_branch(origin: Path, *, relock: bool) -> None:
+    """A merged migration edited on ``feature`` (and its new checksum put in the manifest when ``relock``)."""
+    git(origin, "checkout", "-q", "-b", "feature")
+    path = origin / FIRST
+    path.write_text(path.read_text() + "\n# a quiet edit\n")
+    if relock:
+        manifest = origin / "service" / "migrations" / "manifest.json"
+        data = json.loads(manifest.read_text())
+        data["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        manifest.write_text(json.dumps(data, indent=2) + "\n")
+    commit_all(origin, "edit")
+
+
+@pytest.mark.parametrize("relock", [False, True], ids=["manifest-untouched", "manifest-relocked"])
+def test_a_shallow_clone_fetches_the_base_branch_and_catches_an_edit(tmp_path: Path, relock: bool) -> None:
+    origin = make_db_project(tmp_path / "origin")
+    edited_on_a_feature_branch(origin, relock=relock)
+    clone = shallow_clone(origin, tmp_path / "clone", "--branch", "feature")
     done = shipflow(clone, "db.check")
-    assert done.returncode == 1
-    assert history_line(done).startswith("ok")  # nothing to compare with here
-    assert "the manifest covers it" in history_line(done)
-    assert "FAIL  manifest" in done.stdout
-    assert "0001_create_notes.py was modified after it was locked" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert history_line(done).startswith("FAIL"), done.stdout
+    assert f"{FIRST} modified" in done.stdout
+    assert ("0001_create_notes.py was modified after it was locked" in done.stdout) is not relock
+    assert "Traceback" not in done.stderr
+
+
+def test_without_the_base_branch_or_a_remote_the_history_check_fails_saying_how(feature: Path) -> None:
+    git(feature, "branch", "-q", "-D", "main")
+    done = shipflow(feature, "db.check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert history_line(done).startswith("FAIL"), done.stdout
+    assert "cannot see the base branch main" in done.stdout
+    assert "fetch-depth: 0" in done.stdout and "GIT_DEPTH: 0" in done.stdout
+    for name in ("single head", "round trip", "drift", "manifest"):
+        assert f"  {name} " in done.stdout  # the other checks still ran
 
 
 def test_a_shallow_clone_of_untouched_migrations_passes(tmp_path: Path) -> None:
     origin = make_db_project(tmp_path / "origin")
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{origin}", str(clone)], check=True)
+    clone = shallow_clone(origin, tmp_path / "clone")
     done = shipflow(clone, "db.check")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "compared with main" in history_line(done)

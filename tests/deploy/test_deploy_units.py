@@ -97,6 +97,80 @@ def test_bad_settings_name_the_file_and_key(tmp_path: Path, text: str, message: 
         load_deploy_settings(tmp_path, {})
 
 
+@pytest.mark.parametrize(
+    ("text", "dotted", "closest"),
+    [
+        ('app = "demo"\ncontaner_port = 8000\n[targets.local]\n', "contaner_port", "container_port"),
+        ('app = "demo"\n[health]\nintervall = 2\n[targets.local]\n', "health.intervall", "health.interval"),
+        ('app = "demo"\n[hooks]\npreswitch = []\n[targets.local]\n', "hooks.preswitch", "hooks.pre_switch"),
+        (
+            'app = "demo"\n[targets.production]\nhostt = "203.0.113.10"\npublic_url = "https://x.invalid"\n',
+            "targets.production.hostt",
+            "targets.production.host",
+        ),
+    ],
+)
+def test_an_unknown_key_names_the_file_the_dotted_key_and_the_closest_known_one(
+    tmp_path: Path, text: str, dotted: str, closest: str
+) -> None:
+    write_settings(tmp_path, text)
+    with pytest.raises(SettingsError) as caught:
+        load_deploy_settings(tmp_path, {})
+    expected = f"{tmp_path / 'deploy' / 'deploy.toml'}: unknown key {dotted} (did you mean {closest}?)"
+    assert str(caught.value).startswith(expected)
+
+
+def test_a_server_target_without_a_host_never_becomes_this_machine(tmp_path: Path) -> None:
+    write_settings(
+        tmp_path, 'app = "demo"\n[targets.production]\npublic_url = "https://x.invalid"\nuser = "d"\n'
+    )
+    with pytest.raises(SettingsError, match=r"targets.production.public_url is for a server over SSH, but"):
+        load_deploy_settings(tmp_path, {})
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "message"),
+    [
+        ("", "container_port = 0", r"container_port must be from 1 to 65535, got 0"),
+        ("", "container_port = 99999", r"container_port must be from 1 to 65535, got 99999"),
+        ("", "container_port = -1", r"container_port must be from 1 to 65535, got -1"),
+        ("[health]", "interval = -1.0", r"health.interval must be greater than 0, got -1.0"),
+        ("[health]", "interval = nan", r"health.interval must be greater than 0, got nan"),
+        ("[health]", "timeout = 0", r"health.timeout must be greater than 0"),
+        ("[health]", "deploy_timeout = -5", r"health.deploy_timeout must be greater than 0"),
+        ("[targets.local]", "proxy_port = 0", r"targets.local.proxy_port must be from 1 to 65535"),
+        ("[targets.local]", "drain_timeout = -1", r"targets.local.drain_timeout must be greater than 0"),
+        ("[targets.local]", "stop_timeout = -1", r"targets.local.stop_timeout must be 0 or more, got -1"),
+        ("[targets.local]", "slots = [0, 8001]", r"targets.local.slots must be two different port numbers"),
+        (
+            '[targets.production]\nhost = "h"\npublic_url = "https://x.invalid"',
+            "port = 65536",
+            r"targets.production.port must be from 1 to 65535",
+        ),
+        (
+            '[targets.production]\nhost = "h"\npublic_url = "https://x.invalid"',
+            'port = "${PROD_SSH_PORT}"',
+            r"targets.production.port must be from 1 to 65535, got the value of \$\{PROD_SSH_PORT\}$",
+        ),
+    ],
+)
+def test_numbers_out_of_range_are_refused_at_load(
+    tmp_path: Path, table: str, line: str, message: str
+) -> None:
+    sections = 'app = "demo"\n' + (f"{line}\n[targets.local]\n" if not table else "")
+    if table:
+        local = "" if table.startswith("[targets.local]") else "[targets.local]\n"
+        sections += f"{local}{table}\n{line}\n"
+    write_settings(tmp_path, sections)
+    with pytest.raises(SettingsError, match=message):
+        load_deploy_settings(tmp_path, {"PROD_SSH_PORT": "0"})
+
+
+def test_stop_timeout_zero_is_allowed(tmp_path: Path) -> None:
+    write_settings(tmp_path, 'app = "demo"\n[targets.local]\nstop_timeout = 0\n')
+    assert load_deploy_settings(tmp_path, {}).target("local").stop_timeout == 0
+
+
 def test_an_unknown_target_lists_the_known_ones(settings: DeploySettings) -> None:
     with pytest.raises(
         SettingsError, match=r"no \[targets.staging\] table \(known targets: local, production\)"

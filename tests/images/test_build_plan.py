@@ -76,7 +76,10 @@ def test_only_the_image_name_is_required(tmp_path: Path) -> None:
             {"image": "app", "dockerfile": "../Dockerfile"},
             r"\] dockerfile must be a path inside the repository",
         ),
-        ({"image": "app", "tagz": 1}, r"unknown key\(s\) tagz; known: image"),
+        (
+            {"image": "app", "tagz": 1},
+            r"unknown key tool.shipflow.build.tagz; known keys of tool.shipflow.build: image",
+        ),
         (
             {"image": "app", "base": {"image": "python:3.11-slim", "packages": ["python3"]}},
             r"\[tool.shipflow.build.base\] names a registry image, so packages",

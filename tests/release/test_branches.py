@@ -90,3 +90,30 @@ def test_settings_default_to_gitflow_and_name_the_key_when_wrong(tmp_path: Path)
 
 def test_this_repository_uses_gitflow(repo_root: Path) -> None:
     assert git_settings(load_project(repo_root)).model == "gitflow"
+
+
+def suggested_command(problem: str) -> str:
+    """The command a branch problem suggests (after "rename it with", between backticks)."""
+    return problem.split("rename it with ", 1)[1].removeprefix("`").removesuffix("`")
+
+
+@pytest.mark.parametrize("name", ["main ", "$(id)", "`id`", "wip;rm -rf ~", "it's", "a b/c", "~/x"])
+def test_the_suggested_rename_names_exactly_that_branch_to_a_shell(name: str) -> None:
+    import shlex
+
+    problem = branch_problem(name, "gitflow")
+    assert problem is not None
+    command = suggested_command(problem)
+    assert shlex.quote(name) in command
+    argv = shlex.split(command)
+    assert argv[:3] == ["git", "branch", "-m"]
+    assert argv[-2] == name and valid_branch(argv[-1], "gitflow")
+
+
+def test_a_very_long_name_is_cut_in_the_message_and_the_rename_still_works() -> None:
+    import shlex
+
+    problem = branch_problem("x" * 100_000, "gitflow")
+    assert problem is not None and len(problem) < 600
+    argv = shlex.split(suggested_command(problem))
+    assert argv[:3] == ["git", "branch", "-m"] and valid_branch(argv[-1], "gitflow")

@@ -103,7 +103,8 @@ def test_malformed_yaml_names_the_line_and_column(tmp_path: Path) -> None:
         ("test_groups:\n  unit: {enabled: 'no way'}\n", r"group 'unit' enabled must be true or false"),
         (
             "test_groups:\n  unit: {enable: false}\n",
-            r"group 'unit' has unknown key 'enable'; allowed: enabled",
+            r"line 2: unknown key test_groups.unit.enable \(did you mean test_groups.unit.enabled\?\); "
+            r"known keys of test_groups.unit: enabled, paths, reason",
         ),
         (
             "test_groups:\n  unit: {paths: [tests/nowhere]}\n",

@@ -45,7 +45,7 @@ class _Checks:
         started = time.monotonic()
         try:
             yield outcome
-        except (MigrationError, GitError, history.ManifestError) as error:
+        except (MigrationError, GitError, history.ManifestError, history.HistoryUnavailable) as error:
             outcome.problems.append(str(error))
         result = DbCheckResult(
             name,
@@ -121,7 +121,7 @@ def run_db_checks(
                     outcome.problems.append(database_error)
     with checks.check("history") as outcome:
         report = history.compare_with_base(settings)
-        outcome.detail = f"compared with {report.base}" if report.base else report.note
+        outcome.detail = f"compared with {report.base}" + (f" ({report.note})" if report.note else "")
         outcome.problems.extend(
             f"{change}: merged migrations are never edited, deleted or renamed; restore it and write a "
             "new migration (`inv db.new -m MESSAGE`)"

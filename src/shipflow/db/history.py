@@ -1,15 +1,19 @@
 """A history nobody edits: migration files compared with the base branch, and with a committed manifest
-of their checksums (which still works in a shallow clone, where the base branch is not there).
+of their checksums. A clone that cannot see the base branch (a shallow CI checkout) fetches its history
+from ``origin``; when that is not possible the history check fails, saying how to give it the history.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shipflow.env.masking import mask
 from shipflow.errors import Failed
 from shipflow.release import git
 
@@ -20,11 +24,17 @@ MANIFEST_NOTE = (
     "Checksums of the migration files; `inv db.check` fails when a locked file changes or disappears. "
     "`inv db.lock` adds new files and never rewrites an entry."
 )
+REMOTE = "origin"
+FETCH_TIMEOUT_SECONDS = 300
 _KINDS = {"M": "modified", "T": "modified", "D": "deleted", "R": "renamed", "A": "added", "C": "added"}
 
 
 class ManifestError(Failed):
     """The manifest is missing or not the JSON ``inv db.lock`` writes."""
+
+
+class HistoryUnavailable(Failed):
+    """The base branch cannot be seen here, even after fetching it: the history check cannot pass."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,9 @@ class HistoryChange:
 
 @dataclass(frozen=True)
 class HistoryReport:
-    """What the comparison with the base branch found; ``base`` is None when no base was usable."""
+    """What the comparison with the base branch found; ``note`` says how the base was reached."""
 
-    base: str | None
+    base: str
     changes: tuple[HistoryChange, ...] = ()
     note: str = ""
 
@@ -64,29 +74,92 @@ def migration_files(versions_dir: Path) -> dict[str, str]:
     return {path.name: checksum(path) for path in sorted(versions_dir.glob("*.py")) if path.is_file()}
 
 
+def _usable_base(root: Path, branch: str) -> tuple[str, str] | None:
+    """(the base ref, its merge base with HEAD): ``branch``, else ``origin/<branch>``; None when neither
+    is here or their common history is cut off (a shallow clone)."""
+    for ref in (branch, f"{REMOTE}/{branch}"):
+        if git.commit_of(root, ref) and (base := git.merge_base(root, "HEAD", ref)):
+            return ref, base
+    return None
+
+
+def _fetch_argv(root: Path, branch: str) -> list[str]:
+    """``git fetch`` of the base branch into ``origin/<branch>``, with the whole history of a shallow clone
+    (a merge base needs both sides' history)."""
+    deepen = ["--unshallow"] if _git_says(root, "rev-parse", "--is-shallow-repository") == "true" else []
+    refspec = f"+refs/heads/{branch}:refs/remotes/{REMOTE}/{branch}"
+    return ["git", "-C", str(root), "fetch", "--quiet", "--no-tags", *deepen, REMOTE, refspec]
+
+
+def _git_says(root: Path, *args: str) -> str:
+    """git's answer to a question (stripped stdout), empty when it failed."""
+    done = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+    )
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def fetch_base(root: Path, branch: str) -> str | None:
+    """Fetch ``branch`` (and a shallow clone's history) from ``origin``; None when it worked, else why not.
+
+    Never prompts: a remote that asks for credentials fails instead of waiting for an answer.
+    """
+    if REMOTE not in _git_says(root, "remote").split():
+        return f"no remote {REMOTE!r} to fetch it from"
+    environ = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    environ.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+    try:
+        done = subprocess.run(
+            _fetch_argv(root, branch),
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env=environ,
+            timeout=FETCH_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`git fetch {REMOTE} {branch}` took over {FETCH_TIMEOUT_SECONDS} s"
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    cause = next(
+        (line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1] if lines else ""
+    )
+    return mask(f"`git fetch {REMOTE} {branch}` failed: {cause[:200] or f'exit {done.returncode}'}")
+
+
 def compare_with_base(settings: DbSettings) -> HistoryReport:
     """Migration files modified, deleted or renamed since the merge base of HEAD and the base branch.
 
-    The base is ``base_branch``, else ``origin/<base_branch>``. Uncommitted changes count: editing a
-    merged migration fails before it is committed.
+    The base is ``base_branch``, else ``origin/<base_branch>``, fetched from ``origin`` when neither is
+    here or a shallow clone cuts their common history off. Uncommitted changes count: editing a merged
+    migration fails before it is committed. Raises :class:`HistoryUnavailable` when the base stays out of
+    sight: a check that cannot compare must not pass.
     """
     root = git.repo_root(settings.root)
     branch = settings.base_branch
-    base_ref = next((ref for ref in (branch, f"origin/{branch}") if git.commit_of(root, ref)), None)
-    if base_ref is None:
-        return HistoryReport(None, note=f"no branch {branch} or origin/{branch} here; the manifest covers it")
-    base = git.merge_base(root, "HEAD", base_ref)
-    if base is None:
-        return HistoryReport(
-            None, note=f"no common history with {base_ref} (a shallow clone?); the manifest covers it"
-        )
+    found = _usable_base(root, branch)
+    fetched = False
+    if found is None:
+        why_not = fetch_base(root, branch)
+        found = _usable_base(root, branch) if why_not is None else None
+        fetched = why_not is None
+        if found is None:
+            raise HistoryUnavailable(
+                f"cannot see the base branch {branch} (no {branch} or {REMOTE}/{branch} sharing history "
+                f"with HEAD; {why_not or 'fetched, still none'}): fetch it (`git fetch {REMOTE} {branch}`, "
+                "with --unshallow in a shallow clone), or in CI check out with the whole history "
+                "(GitHub: fetch-depth: 0, GitLab: GIT_DEPTH: 0)"
+            )
+    base_ref, base = found
     versions = settings.versions_dir.relative_to(root).as_posix()
     changes = [
         HistoryChange(_KINDS.get(status, "modified"), path, new_path)
         for status, path, new_path in git.changes_since(root, base, versions)
         if path.endswith(".py") or (new_path or "").endswith(".py")
     ]
-    return HistoryReport(base_ref, tuple(changes))
+    return HistoryReport(base_ref, tuple(changes), note=f"fetched from {REMOTE}" if fetched else "")
 
 
 def read_manifest(path: Path) -> dict[str, str]:

@@ -78,12 +78,13 @@ def new_migration(settings: DbSettings, target: Target | None, message: str, *, 
 def status_lines(settings: DbSettings, target: Target, environment: str) -> list[str]:
     """The database's revision, the migrations' head(s) and the migrations still to apply."""
     config = runner.make_config(settings, target)
+    heads = runner.script_heads(config)  # a broken history fails before the database is read
     current = runner.database_revisions(target)
-    heads = runner.script_heads(config)
     waiting = runner.pending(config, current)
+    not_created = " (the file does not exist yet)" if runner.sqlite_file_missing(target.url) else ""
     return [
         target.masked(f"database: {target.url} ({environment})"),
-        f"current: {_revisions(current)}",
+        f"current: {_revisions(current)}{not_created}",
         f"head:    {', '.join(heads) or 'no migrations'}",
         f"pending: {len(waiting)}" + ("" if waiting else " (up to date)"),
         *(f"  {revision.id}  {revision.message}" for revision in waiting),

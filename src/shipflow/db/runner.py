@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,11 @@ class MigrationError(Failed):
 
 class BadRevision(BadInput, MigrationError):
     """A revision the migrations do not know (a typo in ``--to``): bad input, not a failure."""
+
+
+class BrokenHistory(MigrationError):
+    """The migration files do not form a history: one revises a revision no file defines (a deleted
+    migration), or alembic cannot read them."""
 
 
 class DatabaseUnreachable(MigrationError):
@@ -120,6 +126,22 @@ def check_connection(target: Target) -> None:
         engine.dispose()
 
 
+MISSING_FILES = "shipflow.missing_files"
+"""Where :func:`make_config` leaves the locked files gone from the versions folder, to name them."""
+
+
+def _missing_files(settings: DbSettings) -> tuple[str, ...]:
+    """The manifest's files that are gone from the versions folder, as the user sees their paths."""
+    from shipflow.db.history import ManifestError, read_manifest
+
+    try:
+        locked = read_manifest(settings.manifest) if settings.manifest.is_file() else {}
+    except ManifestError:  # the manifest check reports it; here it only helps name a file
+        return ()
+    gone = [settings.versions_dir / name for name in locked if not (settings.versions_dir / name).exists()]
+    return tuple(settings.relative(path) for path in gone)
+
+
 def make_config(settings: DbSettings, target: Target, *, quiet: bool = True) -> Config:
     """alembic's Config for the project's alembic.ini, pointed at ``target``.
 
@@ -130,13 +152,37 @@ def make_config(settings: DbSettings, target: Target, *, quiet: bool = True) -> 
     config = Config(str(settings.alembic_ini), stdout=io.StringIO() if quiet else sys.stdout)
     config.set_main_option("sqlalchemy.url", target.url.replace("%", "%%"))
     config.attributes["configure_logger"] = not quiet
+    config.attributes[MISSING_FILES] = _missing_files(settings)
     return config
 
 
+def _broken_history(config: Config, script: ScriptDirectory, error: Exception) -> BrokenHistory:
+    versions = Path(script.versions)
+    missing = ", ".join(config.attributes.get(MISSING_FILES, ()))
+    if isinstance(error, KeyError):
+        return BrokenHistory(
+            f"revision {str(error.args[0])[:80]!r} is missing: a migration revises it but no file in "
+            f"{versions} defines it{f'; deleted: {missing}' if missing else ''}; merged migrations are "
+            "never deleted: restore it from git"
+        )
+    return BrokenHistory(
+        f"cannot read the migrations in {versions}: {type(error).__name__}: {_first_line(error)[:200]}"
+    )
+
+
 def script_directory(config: Config) -> ScriptDirectory:
+    """The migrations, their history checked first: a revision that revises a missing one (a deleted
+    file) is a :class:`BrokenHistory` naming it, never alembic's ``KeyError``."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(config)
+    script = ScriptDirectory.from_config(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # alembic warns before it fails; the error below says it once
+        try:
+            script.get_heads()
+        except Exception as error:  # the migrations are the project's code: anything can happen
+            raise _broken_history(config, script, error) from None
+    return script
 
 
 @contextmanager
@@ -161,10 +207,27 @@ def translated(target: Target, doing: str) -> Iterator[None]:
         ) from None
 
 
+def sqlite_file_missing(url: str) -> bool:
+    """Whether ``url`` names a SQLite file that does not exist yet (connecting would create it empty)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or str(parsed.query.get("uri", "")).lower() in ("true", "1")
+    return parsed.get_backend_name() == "sqlite" and not in_memory and not Path(database).exists()
+
+
 def database_revisions(target: Target) -> tuple[str, ...]:
-    """The revisions the database is at (empty before the first migration)."""
+    """The revisions the database is at (empty before the first migration, and for a SQLite file not
+    created yet, which reading never creates)."""
     from alembic.runtime.migration import MigrationContext
 
+    if sqlite_file_missing(target.url):
+        return ()
     check_connection(target)
     engine = make_engine(target.url)
     try:
@@ -207,13 +270,14 @@ def pending(config: Config, current: Sequence[str]) -> list[Revision]:
 
 
 def check_target(config: Config, to: str) -> None:
-    """Raise :class:`BadRevision` when ``to`` names no revision of the migrations."""
+    """Raise :class:`BadRevision` when ``to`` names no revision of the migrations (and
+    :class:`BrokenHistory` when the migrations do not form a history)."""
     from alembic.script.revision import RevisionError
     from alembic.util import CommandError
 
+    script = script_directory(config)  # a broken history fails before the database is touched
     if to in SPECIAL_TARGETS or to[:1] in "+-" or "@" in to:
         return
-    script = script_directory(config)
     try:
         found = script.get_revision(to)
     except (RevisionError, CommandError) as error:
@@ -226,6 +290,7 @@ def upgrade(config: Config, target: Target, to: str = "head") -> None:
     from alembic import command
 
     with translated(target, f"alembic upgrade {to} failed"):
+        script_directory(config)
         command.upgrade(config, to)
 
 
@@ -233,6 +298,7 @@ def downgrade(config: Config, target: Target, to: str = "-1") -> None:
     from alembic import command
 
     with translated(target, f"alembic downgrade {to} failed"):
+        script_directory(config)
         command.downgrade(config, to)
 
 
@@ -241,6 +307,7 @@ def new_revision(config: Config, target: Target, message: str, *, autogenerate: 
     from alembic import command
 
     with translated(target, "alembic revision failed"):
+        script_directory(config)
         written = command.revision(config, message=message, autogenerate=autogenerate)
     scripts = written if isinstance(written, list) else [written]
     return [Path(script.path) for script in scripts if script is not None]
@@ -262,6 +329,7 @@ def drift(config: Config, target: Target) -> list[str]:
     from alembic.util.exc import AutogenerateDiffsDetected
 
     with translated(target, "comparing the models with the migrations failed"):
+        script_directory(config)
         try:
             command.check(config)
         except AutogenerateDiffsDetected as detected:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipflow.project import PYPROJECT, Project, SettingsError
+from shipflow.project import PYPROJECT, Project, SettingsError, shown
 
 DEFAULT_ALEMBIC_INI = "alembic.ini"
 DEFAULT_BASE_BRANCH = "main"
 DEFAULT_CHECK_DATABASE = "sqlite"
+DB_KEYS = ("alembic_ini", "base_branch", "manifest", "check_database")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class DbSettings:
 def _string(section: dict[str, Any], key: str, default: str, where: str) -> str:
     value = section.get(key, default)
     if not isinstance(value, str) or not value.strip():
-        raise SettingsError(f"{where} {key} must be a non-empty string, got {value!r}")
+        raise SettingsError(f"{where} {key} must be a non-empty string, got {shown(value)}")
     return value.strip()
 
 
@@ -64,7 +65,7 @@ def script_location(alembic_ini: Path) -> Path:
 def db_settings(project: Project) -> DbSettings:
     """Read ``[tool.shipflow.db]``; raise :class:`SettingsError` naming the key or the missing file."""
     where = f"{project.root / PYPROJECT}: [tool.shipflow.db]"
-    section = project.section("db")
+    section = project.section("db", DB_KEYS)
     ini = project.root / _string(section, "alembic_ini", DEFAULT_ALEMBIC_INI, where)
     if not ini.is_file():
         raise SettingsError(

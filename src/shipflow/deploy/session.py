@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
 from shipflow.deploy.settings import load_deploy_settings
-from shipflow.env.masking import mask
+from shipflow.env.masking import masking
 from shipflow.env.names import resolve_environment
 from shipflow.hosts import DryRunHost, LocalHost
 from shipflow.project import SettingsError, load_project
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
     from shipflow.deploy.settings import DeploySettings, TargetSettings
@@ -44,12 +44,14 @@ def dotenv_text(values: Mapping[str, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def masker(values: Mapping[str, str], schema: EnvSchema) -> Callable[[str], str]:
-    """The deploy's one mask: the project's secret keys and patterns (``[tool.shipflow.env]``) and URL
-    passwords, each secret also in the escaped form :func:`dotenv_text` writes it in."""
-    secrets = schema.secret_values(values)
-    every_form = list(dict.fromkeys([*secrets, *(_dotenv_escaped(secret) for secret in secrets)]))
-    return lambda text: mask(text, every_form)
+def masker(
+    values: Mapping[str, str], schema: EnvSchema, *, extra: Iterable[str] = ()
+) -> Callable[[str], str]:
+    """The deploy's one mask: the project's secret keys and patterns (``[tool.shipflow.env]``), URL
+    passwords and ``extra`` secrets, each also in the escaped form :func:`dotenv_text` writes it in;
+    prepared once."""
+    secrets = [*schema.secret_values(values), *extra]
+    return masking(dict.fromkeys([*secrets, *(_dotenv_escaped(secret) for secret in secrets)]))
 
 
 def ssh_target(
@@ -93,32 +95,44 @@ def open_host(
     return host
 
 
+@dataclass(frozen=True)
+class ReleaseEnv:
+    """The env file's values a release gets, and every secret value read on the way (also those a later
+    line overrode: another key may hold one through ``${KEY}``)."""
+
+    values: dict[str, str]
+    secrets: tuple[str, ...]
+
+
 def env_file_values(
     root: Path, target: TargetSettings, schema: EnvSchema, environ: Mapping[str, str]
-) -> dict[str, str]:
-    """The env file a release gets: the text of ``env_file_from``'s variable when it is set (CI:
-    PROD_ENV_FILE), else ``envs/.env`` < ``envs/.env.<env>`` < the process environment; validated like
-    `inv env.check`, for this machine's target as for a server's."""
+) -> ReleaseEnv:
+    """The env file a release gets: ``envs/.env`` < the text of ``env_file_from``'s variable when it is set
+    (CI: PROD_ENV_FILE; the variable holds the release's settings, so the process environment is not read),
+    else ``envs/.env`` < ``envs/.env.<env>`` < the process environment; validated like `inv env.check`, for
+    this machine's target as for a server's.
+
+    Raises :class:`EnvFileError` listing the problems, already masked with every secret of the values
+    read (the error is raised before the session and its mask exist)."""
     from shipflow.env.check import development_values, load_environment
-    from shipflow.env.files import EnvFileError, EnvLoad, Setting, parse_env_text
+    from shipflow.env.files import EnvFileError, load_env
     from shipflow.env.schema import validate
     from shipflow.problems import errors
 
     variable = target.env_file_from
     if variable and environ.get(variable, "").strip():
-        source = f"${variable}"
-        entries, problems = parse_env_text(environ[variable], source)
-        settings = {entry.key: Setting(entry.key, entry.value, source, entry.line) for entry in entries}
-        load = EnvLoad(target.environment, settings, tuple(problems), (source,))
+        load = load_env(root, target.environment, own_text=(f"${variable}", environ[variable]))
     else:
         load = load_environment(root, target.environment, schema, environ)
     found = errors(validate(load, schema, development_values(root)))
+    secrets = tuple(schema.load_secrets(load))
     if found:
         listing = "\n".join(f"  {problem}" for problem in found)
+        hide = masker(load.values(), schema, extra=secrets)
         raise EnvFileError(
-            f"the env file for {target.environment} is not valid; nothing was deployed:\n{listing}"
+            hide(f"the env file for {target.environment} is not valid; nothing was deployed:\n{listing}")
         )
-    return load.values()
+    return ReleaseEnv(load.values(), secrets)
 
 
 def _prune_setting(project: Project) -> tuple[str, int] | None:
@@ -183,8 +197,9 @@ def open_session(
     if local_only and not target.is_local:
         raise SettingsError(f"target {target.name} is not local; its nginx is the server's")
     schema = env_schema(project)
-    values = env_file_values(project.root, target, schema, environ)
-    mask_secrets = masker(values, schema)
+    release_env = env_file_values(project.root, target, schema, environ)
+    values = release_env.values
+    mask_secrets = masker(values, schema, extra=release_env.secrets)
     actor = Actor.current(shlex.join(["inv", *sys.argv[1:]]))
     prune = _prune_setting(project)
 

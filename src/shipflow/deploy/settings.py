@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipflow.deploy.templates import render_template
-from shipflow.project import SettingsError, read_toml
+from shipflow.project import (
+    NOT_NEGATIVE,
+    PORT,
+    POSITIVE,
+    NumberRange,
+    SettingsError,
+    check_keys,
+    check_range,
+    read_toml,
+    shown,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,6 +41,19 @@ MIGRATE_MODES = ("before-switch", "on-start", "off")
 on-start: the container runs it itself (scripts/start.sh, MIGRATE_ON_START=true); off: never."""
 DEFAULT_ALEMBIC = ("python3", "-m", "alembic")
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+TOP_LEVEL_KEYS = (
+    "app", "container_port", "upstream_template", "volumes", "migrate", "alembic",
+    "health", "hooks", "targets",
+)  # fmt: skip
+HEALTH_KEYS = ("path", "interval", "timeout", "deploy_timeout")
+HOOKS_KEYS = ("pre_switch",)
+TARGET_KEYS = ("host", "hosts", "environment", "slots", "drain_timeout", "stop_timeout")
+LOCAL_TARGET_KEYS = ("state_dir", "proxy_port")
+REMOTE_TARGET_KEYS = (
+    "app_dir", "public_url", "upstream_path", "nginx_test", "nginx_reload", "nginx_pid_file", "user", "port",
+    "identity_file", "identity_key_from", "known_hosts", "env_file_from", "registry",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,7 +139,10 @@ class _Reader:
         self.environ = environ
 
     def fail(self, key: str, expected: str, value: Any) -> SettingsError:
-        return SettingsError(f"{self.path}: {key} must be {expected}, got {value!r}")
+        return SettingsError(f"{self.path}: {key} must be {expected}, got {shown(value)}")
+
+    def check_keys(self, table: Mapping[str, Any], known: tuple[str, ...], prefix: str) -> None:
+        check_keys(table, known, file=self.path, prefix=prefix)
 
     def resolve(self, key: str, value: Any) -> Any:
         if isinstance(value, str) and (match := _ENV_REFERENCE.match(value)):
@@ -126,17 +152,35 @@ class _Reader:
             return self.environ[variable]
         return value
 
-    def get(self, table: Mapping[str, Any], prefix: str, key: str, kind: type, default: Any) -> Any:
+    def get(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        kind: type,
+        default: Any,
+        allowed: NumberRange | None = None,
+    ) -> Any:
+        """``table[key]`` as ``kind`` (``"${VAR}"`` read from the environment), within ``allowed``."""
         dotted = f"{prefix}{key}"
         if key not in table:
             return default
-        value = self.resolve(dotted, table[key])
+        raw = table[key]
+        resolved = self.resolve(dotted, raw)
+        # A value read from the environment may be a secret put in the wrong variable: never echo it.
+        got = shown(raw) if resolved is raw else f"the value of {raw}"
+        value = self._typed(dotted, resolved, kind, got)
+        if allowed is not None:
+            check_range(value, allowed, file=self.path, key=dotted, got=got)
+        return value
+
+    def _typed(self, dotted: str, value: Any, kind: type, got: str) -> Any:
         if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-        if kind is int and isinstance(value, str) and value.isdigit():
+        if kind is int and isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
             return int(value)
         if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
-            raise self.fail(dotted, f"a {kind.__name__}", value)
+            raise SettingsError(f"{self.path}: {dotted} must be a {kind.__name__}, got {got}")
         return value
 
     def argv(
@@ -157,7 +201,7 @@ def local_nginx(state_dir: str) -> tuple[str, ...]:
 def _local_target(reader: _Reader, name: str, table: Mapping[str, Any], root: Path) -> dict[str, Any]:
     prefix = f"targets.{name}."
     state_dir = str(root / reader.get(table, prefix, "state_dir", str, f".shipflow/{name}"))
-    proxy_port = reader.get(table, prefix, "proxy_port", int, 8080)
+    proxy_port = reader.get(table, prefix, "proxy_port", int, 8080, PORT)
     nginx_dir = f"{state_dir}/nginx"
     nginx = local_nginx(state_dir)
     return {
@@ -188,7 +232,7 @@ def _remote_target(reader: _Reader, name: str, table: Mapping[str, Any], app: st
         "nginx_pid_file": reader.get(table, prefix, "nginx_pid_file", str, "/run/nginx.pid"),
         "public_url": public_url,
         "user": reader.get(table, prefix, "user", str, None),
-        "port": reader.get(table, prefix, "port", int, 22),
+        "port": reader.get(table, prefix, "port", int, 22, PORT),
         "identity_file": reader.get(table, prefix, "identity_file", str, None),
         "identity_key_from": _variable_name(reader, table, prefix, "identity_key_from"),
         "known_hosts": reader.get(table, prefix, "known_hosts", str, None),
@@ -229,8 +273,10 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
     prefix = f"targets.{name}."
     if not isinstance(table, dict):
         raise reader.fail(f"targets.{name}", "a table", table)
+    reader.check_keys(table, TARGET_KEYS + LOCAL_TARGET_KEYS + REMOTE_TARGET_KEYS, prefix)
     hosts = _hosts(reader, table, prefix)
     host = hosts[0]
+    _check_keys_fit_the_host(reader, table, prefix, is_local=host == "local")
     slots = table.get("slots", [8000, 8001])
     if (
         not isinstance(slots, list)
@@ -250,10 +296,31 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         host=host,
         hosts=() if host == "local" else hosts,
         slots=(slots[0], slots[1]),
-        drain_timeout=reader.get(table, prefix, "drain_timeout", float, 30.0),
-        stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10),
+        drain_timeout=reader.get(table, prefix, "drain_timeout", float, 30.0, POSITIVE),
+        stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10, NOT_NEGATIVE),
         **where,
     )
+
+
+def _check_keys_fit_the_host(
+    reader: _Reader, table: Mapping[str, Any], prefix: str, *, is_local: bool
+) -> None:
+    """Keys of a server on this machine's target (or the reverse) mean a missing or misspelt host: refuse
+    rather than deploy to the wrong machine."""
+    if is_local:
+        misplaced = [key for key in REMOTE_TARGET_KEYS if key in table]
+        if misplaced:
+            raise SettingsError(
+                f"{reader.path}: {prefix}{misplaced[0]} is for a server over SSH, but {prefix.rstrip('.')} "
+                'has no host, so it would deploy to this machine; set host = "..." (or hosts), or remove it'
+            )
+        return
+    misplaced = [key for key in LOCAL_TARGET_KEYS if key in table]
+    if misplaced:
+        raise SettingsError(
+            f"{reader.path}: {prefix}{misplaced[0]} applies to this machine's target only "
+            '(host = "local"); remove it'
+        )
 
 
 def _check_upstream_template(path: Path, app: str) -> None:
@@ -280,23 +347,28 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
         raise SettingsError(f"{path}: not found; create it (see README, 'Deploys', or run `shipflow init`)")
     data = read_toml(path)
     reader = _Reader(path, os.environ if environ is None else environ)
+    reader.check_keys(data, TOP_LEVEL_KEYS, "")
     app = reader.get(data, "", "app", str, None)
     if not app or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", app):
         raise reader.fail("app", "a lower-case name (letters, digits, - _ .)", app)
     health_table = data.get("health", {})
     if not isinstance(health_table, dict):
         raise reader.fail("health", "a table", health_table)
+    reader.check_keys(health_table, HEALTH_KEYS, "health.")
     health = HealthSettings(
         path=reader.get(health_table, "health.", "path", str, "/health"),
-        interval=reader.get(health_table, "health.", "interval", float, 1.0),
-        timeout=reader.get(health_table, "health.", "timeout", float, 5.0),
-        deploy_timeout=reader.get(health_table, "health.", "deploy_timeout", float, 60.0),
+        interval=reader.get(health_table, "health.", "interval", float, 1.0, POSITIVE),
+        timeout=reader.get(health_table, "health.", "timeout", float, 5.0, POSITIVE),
+        deploy_timeout=reader.get(health_table, "health.", "deploy_timeout", float, 60.0, POSITIVE),
     )
     targets_table = data.get("targets", {})
     if not isinstance(targets_table, dict) or not targets_table:
         raise SettingsError(f"{path}: no [targets.NAME] tables; add at least [targets.local]")
     hooks = data.get("hooks", {})
-    pre_switch = hooks.get("pre_switch", []) if isinstance(hooks, dict) else None
+    if not isinstance(hooks, dict):
+        raise reader.fail("hooks", "a table", hooks)
+    reader.check_keys(hooks, HOOKS_KEYS, "hooks.")
+    pre_switch = hooks.get("pre_switch", [])
     if not isinstance(pre_switch, list) or not all(
         isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in pre_switch
     ):
@@ -314,7 +386,7 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
     settings = DeploySettings(
         path=path,
         app=app,
-        container_port=reader.get(data, "", "container_port", int, 8000),
+        container_port=reader.get(data, "", "container_port", int, 8000, PORT),
         health=health,
         upstream_template=template,
         targets={name: _target(reader, name, table, root, app) for name, table in targets_table.items()},

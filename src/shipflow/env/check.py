@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipflow.env.files import EnvLoad, env_file, load_env
-from shipflow.env.masking import MASK, mask
+from shipflow.env.masking import MASK, mask, masking
 from shipflow.env.names import ENVIRONMENTS, resolve_environment
 from shipflow.env.schema import EnvSchema, env_schema, validate
 from shipflow.env.secretscan import committed_secret_problems
@@ -51,9 +51,18 @@ def development_values(root: Path) -> dict[str, str] | None:
     return load.values() if load.ok else None
 
 
-def load_environment(root: Path, environment: str, schema: EnvSchema, environ: Mapping[str, str]) -> EnvLoad:
-    """An environment's settings with the process environment on top of its files."""
-    return load_env(root, environment, environ=environ, declared_keys=[spec.name for spec in schema.keys])
+def load_environment(
+    root: Path,
+    environment: str,
+    schema: EnvSchema,
+    environ: Mapping[str, str],
+    *,
+    own_text: tuple[str, str] | None = None,
+) -> EnvLoad:
+    """An environment's settings with the process environment on top of its files; ``own_text`` (a name
+    such as ``$PROD_ENV_FILE`` and its text) takes the place of ``envs/.env.<environment>``."""
+    declared = [spec.name for spec in schema.keys]
+    return load_env(root, environment, environ=environ, declared_keys=declared, own_text=own_text)
 
 
 def check_environments(
@@ -72,15 +81,16 @@ def secrets_of(loads: Iterable[EnvLoad], schema: EnvSchema) -> list[str]:
     """Every value output about ``loads`` must hide."""
     found: list[str] = []
     for load in loads:
-        found.extend(schema.secret_values(load.values()))
+        found.extend(schema.load_secrets(load))
     return list(dict.fromkeys(found))
 
 
 def show_rows(load: EnvLoad, schema: EnvSchema, secrets: Sequence[str]) -> list[tuple[str, str, str]]:
     """(key, masked value, where it was set) for each key, in file order; secret keys show only ****."""
     rows = []
+    hide = masking(secrets)
     for setting in load.settings.values():
-        value = MASK if schema.is_secret(setting.key) and setting.value else mask(setting.value, secrets)
+        value = MASK if schema.is_secret(setting.key) and setting.value else hide(setting.value)
         source = setting.source if setting.line is None else f"{setting.source}:{setting.line}"
         rows.append((setting.key, value, source))
     return rows
@@ -97,7 +107,8 @@ def table(rows: Sequence[tuple[str, str, str]], header: tuple[str, str, str]) ->
 
 def problem_lines(problems: Iterable[Problem], secrets: Sequence[str]) -> list[str]:
     """One indented, masked line per problem."""
-    return [mask(f"  {problem}", secrets) for problem in problems]
+    hide = masking(secrets)
+    return [hide(f"  {problem}") for problem in problems]
 
 
 def report_lines(report: EnvReport, secrets: Sequence[str]) -> list[str]:

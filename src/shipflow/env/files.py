@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from shipflow.project import SettingsError
 
 ENV_DIR = "envs"
 SHARED_FILE = ".env"
+MAX_ENV_FILE_BYTES = 1_000_000
+"""Env files are small; a larger one is refused unread (python-dotenv's parser slows down on huge input)."""
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -55,6 +57,15 @@ class EnvLoad:
     problems: tuple[Problem, ...] = ()
     files: tuple[str, ...] = ()
     unread: tuple[str, ...] = ()
+    own_source: str | None = None
+    """Where the environment's own settings came from when not ``envs/.env.<environment>``."""
+    overridden: tuple[Setting, ...] = ()
+    """Earlier values of keys set again later: a line between may have taken one through ``${KEY}``."""
+
+    @property
+    def own_file(self) -> str:
+        """The environment's own file (or ``$VARIABLE`` when its text came from one): where keys go."""
+        return self.own_source or env_file(self.environment)
 
     def values(self) -> dict[str, str]:
         """Key to final value."""
@@ -88,14 +99,24 @@ def _missing(root: Path, name: str) -> Problem:
     return Problem(name, "file not found", fix)
 
 
+def _too_large(name: str) -> Problem:
+    limit = f"{MAX_ENV_FILE_BYTES // 1_000_000} MB"
+    return Problem(
+        name, f"is larger than {limit}, the limit for an env file", "keep only KEY=value settings in it"
+    )
+
+
 def _read_text(root: Path, name: str) -> tuple[str | None, list[Problem]]:
     try:
-        data = (root / name).read_bytes()
+        with (root / name).open("rb") as file:
+            data = file.read(MAX_ENV_FILE_BYTES + 1)
     except FileNotFoundError:
         return None, [_missing(root, name)]
     except OSError as error:
         reason = error.strerror or type(error).__name__
         return None, [Problem(name, f"cannot be read: {reason}", "make it a readable text file")]
+    if len(data) > MAX_ENV_FILE_BYTES:
+        return None, [_too_large(name)]
     try:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as error:
@@ -157,19 +178,48 @@ def read_env_file(root: Path, name: str) -> tuple[list[Entry], list[Problem]]:
     return parse_env_text(text, name)
 
 
+def _env_text(text: str, name: str) -> tuple[str | None, list[Problem]]:
+    """An env file's text given as a string (CI: a variable's value), refused past the size limit."""
+    return (None, [_too_large(name)]) if len(text) > MAX_ENV_FILE_BYTES else (text, [])
+
+
+def _variables(value: str) -> Iterator[tuple[str, str | None] | str]:
+    """python-dotenv's ``parse_variables`` (``${NAME}``, ``${NAME:-default}``, literal text between), in
+    one pass: each stop character is looked for once, whatever the value holds."""
+    cursor = position = 0
+    stop = close = -1  # the next ':' or '}' and the next '}' last found, reused while ahead
+    while (start := value.find("${", position)) >= 0:
+        if close < start + 2:
+            close = value.find("}", start + 2)
+        if close < 0:
+            break  # no '}' left: no variable can start here or later
+        if stop < start + 2:
+            colon = value.find(":", start + 2, close)
+            stop = close if colon < 0 else colon
+        end = close + 1 if value[stop] == "}" or value.startswith(":-", stop) else -1
+        if end < 0:
+            position = start + 1
+            continue
+        if start > cursor:
+            yield value[cursor:start]
+        yield (value[start + 2 : stop], value[stop + 2 : close] if stop < close else None)
+        cursor = position = end
+        stop = close = -1
+    if cursor < len(value):
+        yield value[cursor:]
+
+
 def interpolate(
     entry: Entry, name: str, defined: Mapping[str, str], environ: Mapping[str, str] | None
 ) -> tuple[str, list[Problem]]:
     """``entry``'s value with each ``${VAR}`` replaced: the process environment first, then ``defined``."""
-    from dotenv.variables import Variable, parse_variables
-
     parts: list[str] = []
     problems: list[Problem] = []
-    for atom in parse_variables(entry.value):
-        if not isinstance(atom, Variable):
-            parts.append(atom.resolve({}))
+    for atom in _variables(entry.value):
+        if isinstance(atom, str):
+            parts.append(atom)
             continue
-        variable, default = atom.name, atom.default
+        variable, default = atom
         if environ is not None and variable in environ:
             parts.append(environ[variable])
         elif variable in defined:
@@ -197,40 +247,54 @@ def load_env(
     *,
     environ: Mapping[str, str] | None = None,
     declared_keys: Iterable[str] = (),
+    own_text: tuple[str, str] | None = None,
 ) -> EnvLoad:
     """Merge ``envs/.env`` < ``envs/.env.<environment>`` < ``environ`` (when given), collecting every problem.
 
     The process environment overrides keys the files set or ``declared_keys`` names (the schema's keys);
-    other process variables are not part of the environment's settings.
+    other process variables are not part of the environment's settings. ``own_text`` (a name such as
+    ``$PROD_ENV_FILE`` and its text) stands for the environment's own file, merged the same way.
     """
     settings: dict[str, Setting] = {}
+    defined: dict[str, str] = {}
+    overridden: list[Setting] = []
     problems: list[Problem] = []
     files: list[str] = []
     unread: list[str] = []
-    names = [env_file(environment)]
+    own_name = own_text[0] if own_text else env_file(environment)
+    names = [own_name]
     if (root / shared_file()).exists():
         names.insert(0, shared_file())
     for name in names:
-        entries, found = read_env_file(root, name)
-        problems.extend(found)
-        if (
-            any(problem.line is None and not problem.warning for problem in found)
-            or not (root / name).is_file()
-        ):
-            unread.append(name)
+        if own_text and name == own_name:
+            text, found = _env_text(own_text[1], name)
         else:
-            files.append(name)
+            text, found = _read_text(root, name)
+        problems.extend(found)
+        if text is None:
+            unread.append(name)
+            continue
+        files.append(name)
+        entries, found = parse_env_text(text, name)
+        problems.extend(found)
         for entry in entries:
-            defined = {key: setting.value for key, setting in settings.items()}
             value, unresolved = interpolate(entry, name, defined, environ)
             problems.extend(unresolved)
-            settings.pop(entry.key, None)  # a later definition moves the key to its new place
+            earlier = settings.pop(entry.key, None)  # a later definition moves the key to its new place
+            if earlier is not None:
+                overridden.append(earlier)
             settings[entry.key] = Setting(entry.key, value, name, entry.line)
+            defined[entry.key] = value
     if environ is not None:
         for key in [*settings, *(key for key in declared_keys if key not in settings)]:
             if key in environ:
+                if key in settings:
+                    overridden.append(settings[key])
                 settings[key] = Setting(key, environ[key], PROCESS_ENVIRONMENT)
-    return EnvLoad(environment, settings, tuple(problems), tuple(files), tuple(unread))
+    own_source = own_text[0] if own_text else None
+    return EnvLoad(
+        environment, settings, tuple(problems), tuple(files), tuple(unread), own_source, tuple(overridden)
+    )
 
 
 def _values_or_raise(load: EnvLoad) -> dict[str, str]:

@@ -6,14 +6,15 @@ secret's value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from shipflow.env.files import EnvLoad, Setting, env_file
-from shipflow.env.masking import DEFAULT_SECRET_PATTERNS, is_secret_key, secret_values
+from shipflow.env.files import EnvLoad, Setting
+from shipflow.env.masking import DEFAULT_SECRET_PATTERNS, is_secret_key, mask, secret_values
 from shipflow.env.names import ENVIRONMENTS, UnknownEnvironment, canonical_environment
 from shipflow.problems import Problem
 from shipflow.project import PYPROJECT, Project, SettingsError
@@ -49,6 +50,10 @@ DEFAULT_SECRET_FILES: tuple[str, ...] = (
 
 DEFAULT_SCAN: tuple[str, ...] = ("envs/*", "deploy/*", ".env*", "*.env")
 """Tracked files the committed-secret guard reads (patterns without ``/`` match the file name)."""
+
+_ASSIGNMENT_LINE = re.compile(r"\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=(?P<value>.*)")
+SHOWN_VALUE_CHARS = 60
+"""Values quoted in a message are cut to this length (after masking)."""
 
 RANDOM_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
@@ -100,10 +105,36 @@ class EnvSchema:
         return is_secret_key(key, self.secret_patterns)
 
     def secret_values(self, values: Mapping[str, str]) -> list[str]:
-        """The values to mask for an env mapping: declared or pattern-matched secrets, and URL passwords."""
+        """The values to mask for an env mapping: declared or pattern-matched secrets, URL passwords, and
+        the secrets of ``KEY=value`` lines inside a multi-line value (an unclosed quote takes in the lines
+        after it)."""
         found = secret_values(values, self.secret_patterns)
         found.extend(value for key, value in values.items() if value and self.is_secret(key))
+        for value in values.values():
+            if "\n" in value:
+                found.extend(self.secret_values(dict(_assignments(value))))
         return list(dict.fromkeys(found))
+
+    def load_secrets(self, load: EnvLoad) -> list[str]:
+        """The values to mask for a loaded environment: those of its final values and of every value a
+        later line or the process environment overrode (another key may hold it through ``${KEY}``)."""
+        found = self.secret_values(load.values())
+        for setting in load.overridden:
+            found.extend(self.secret_values({setting.key: setting.value}))
+        return list(dict.fromkeys(found))
+
+
+def _assignments(text: str) -> list[tuple[str, str]]:
+    """The ``KEY=value`` lines of ``text`` (values unquoted), one-line values only."""
+    found = []
+    for line in text.split("\n"):
+        match = _ASSIGNMENT_LINE.match(line)
+        if match is not None:
+            value = match["value"].strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            found.append((match["key"], value))
+    return found
 
 
 def matches_any(value: str, patterns: tuple[str, ...]) -> bool:
@@ -245,17 +276,29 @@ def _at(setting: Setting, message: str, fix: str) -> Problem:
     return Problem(setting.source, message, fix, line=setting.line, key=setting.key)
 
 
-def _shown(value: str, secret: bool) -> str:
-    return "" if secret else f" ({value!r})"
+def quoted(value: str, secrets: Sequence[str]) -> str:
+    """``value`` as a message quotes it: every secret in it masked, then cut to a bounded length."""
+    masked = mask(value, secrets)
+    first_line = masked.split("\n", 1)[0]
+    cut = first_line if len(first_line) <= SHOWN_VALUE_CHARS else first_line[:SHOWN_VALUE_CHARS]
+    cut += "..." if cut != masked else ""
+    return repr(cut)
 
 
-def type_problem(spec: KeySpec, setting: Setting, secret: bool) -> Problem | None:
-    """What is wrong with ``setting``'s value for its declared type, or None."""
+def _shown(value: str, secret: bool, secrets: Sequence[str]) -> str:
+    return "" if secret else f" ({quoted(value, secrets)})"
+
+
+def type_problem(
+    spec: KeySpec, setting: Setting, secret: bool, secrets: Sequence[str] = ()
+) -> Problem | None:
+    """What is wrong with ``setting``'s value for its declared type, or None; a value it quotes has
+    ``secrets`` (every secret of the environment, whatever key holds it) masked."""
     value = setting.value.strip()
     if spec.type == "bool" and parse_bool(value) is None:
         return _at(
             setting,
-            f"is not a boolean{_shown(value, secret)}",
+            f"is not a boolean{_shown(value, secret, secrets)}",
             f"write {spec.name}=true or {spec.name}=false",
         )
     if spec.type == "int":
@@ -263,7 +306,9 @@ def type_problem(spec: KeySpec, setting: Setting, secret: bool) -> Problem | Non
             int(value)
         except ValueError:
             return _at(
-                setting, f"is not a whole number{_shown(value, secret)}", f"write {spec.name}=<digits>"
+                setting,
+                f"is not a whole number{_shown(value, secret, secrets)}",
+                f"write {spec.name}=<digits>",
             )
     if spec.type == "url":
         try:
@@ -282,14 +327,17 @@ def type_problem(spec: KeySpec, setting: Setting, secret: bool) -> Problem | Non
     if spec.choices and not matches_any(value, spec.choices):
         return _at(
             setting,
-            f"is not one of {', '.join(spec.choices)}{_shown(value, secret)}",
+            f"is not one of {', '.join(spec.choices)}{_shown(value, secret, secrets)}",
             "use one of those values",
         )
     return None
 
 
 def _production_problems(
-    load: EnvLoad, rules: ProductionRules, development_values: Mapping[str, str] | None
+    load: EnvLoad,
+    rules: ProductionRules,
+    development_values: Mapping[str, str] | None,
+    secrets: Sequence[str],
 ) -> list[Problem]:
     settings, env = load.settings, load.environment
     problems: list[Problem] = []
@@ -304,7 +352,9 @@ def _production_problems(
                     _at(cors, "allows every origin (*)", "list the exact https:// origins, comma-separated")
                 )
             elif origin and not origin.lower().startswith("https://"):
-                problems.append(_at(cors, f"origin {origin!r} is not https", "use https:// origins only"))
+                problems.append(
+                    _at(cors, f"origin {quoted(origin, secrets)} is not https", "use https:// origins only")
+                )
     key = settings.get("SECRET_KEY")
     if key is not None and key.value:
         if len(key.value) < rules.secret_key_min_length:
@@ -329,7 +379,7 @@ def _production_problems(
     return problems
 
 
-def _env_key_problem(load: EnvLoad) -> Problem | None:
+def _env_key_problem(load: EnvLoad, secrets: Sequence[str]) -> Problem | None:
     setting = load.settings.get("ENV")
     if setting is None or setting.line is None or not setting.value.strip():
         return None  # only a file's own ENV line is checked; the process environment may say anything
@@ -337,7 +387,9 @@ def _env_key_problem(load: EnvLoad) -> Problem | None:
         named = canonical_environment(setting.value, source="ENV")
     except UnknownEnvironment:
         return _at(
-            setting, f"names an unknown environment ({setting.value!r})", f"set ENV={load.environment}"
+            setting,
+            f"names an unknown environment ({quoted(setting.value, secrets)})",
+            f"set ENV={load.environment}",
         )
     if named != load.environment:
         return _at(
@@ -357,6 +409,7 @@ def validate(
     env = load.environment
     if load.unread:
         return list(load.problems)  # the keys of a file that could not be read are not missing: say only that
+    secrets = schema.load_secrets(load)
     problems = list(load.problems)
     for spec in schema.keys:
         setting = load.settings.get(spec.name)
@@ -364,9 +417,9 @@ def validate(
             if env in spec.required:
                 problems.append(
                     Problem(
-                        env_file(env),
+                        load.own_file,
                         f"required in {env} but not set",
-                        f"add {spec.name}=... to {env_file(env)} or set it in the process environment",
+                        f"add {spec.name}=... to {load.own_file} or set it in the process environment",
                         key=spec.name,
                     )
                 )
@@ -375,15 +428,15 @@ def validate(
             if env in spec.required:
                 problems.append(_at(setting, f"is empty but required in {env}", f"give {spec.name} a value"))
             continue
-        problem = type_problem(spec, setting, schema.is_secret(spec.name))
+        problem = type_problem(spec, setting, schema.is_secret(spec.name), secrets)
         if problem is not None:
             problems.append(problem)
     for setting in load.settings.values():
         if setting.value and matches_any(setting.value, schema.placeholders):
             problems.append(_at(setting, "still holds a placeholder", "replace it with the real value"))
-    env_problem = _env_key_problem(load)
+    env_problem = _env_key_problem(load, secrets)
     if env_problem is not None:
         problems.append(env_problem)
     if env in schema.production.environments:
-        problems.extend(_production_problems(load, schema.production, development_values))
+        problems.extend(_production_problems(load, schema.production, development_values, secrets))
     return sorted(problems, key=lambda problem: (problem.source, problem.line or 0))

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shipflow.project import PYPROJECT, Project, SettingsError
+from shipflow.project import PYPROJECT, Project, SettingsError, check_keys, shown
 
 SECTION = "build"
 DEFAULT_BASE_NAME = "shipflow-base"
@@ -37,6 +37,8 @@ DEFAULT_BASE_PACKAGES = (
 )
 DEFAULT_CLEAN_TREE = ("staging", "production")
 DEFAULT_RETAIN = 5
+BUILD_KEYS = ("image", "dockerfile", "context", "retain", "clean_tree", "base")
+BASE_KEYS = ("image", "name", "suite", "packages", "script")
 # A docker repository name: optional registry host[:port]/, then lowercase path components.
 IMAGE_NAME = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
@@ -101,13 +103,13 @@ def _string(section: dict[str, Any], key: str, default: str | None, project: Pro
     if not isinstance(value, str) or not value.strip():
         if value is None:
             raise SettingsError(f'{_where(project, key)} is not set: add e.g. {key} = "myapp"')
-        raise SettingsError(f"{_where(project, key)} must be a non-empty string, got {value!r}")
+        raise SettingsError(f"{_where(project, key)} must be a non-empty string, got {shown(value)}")
     return value.strip()
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-        raise SettingsError(f"{where} must be a list of non-empty strings, got {value!r}")
+        raise SettingsError(f"{where} must be a list of non-empty strings, got {shown(value)}")
     return tuple(item.strip() for item in value)
 
 
@@ -115,7 +117,9 @@ def _relative_path(section: dict[str, Any], key: str, default: str, project: Pro
     value = _string(section, key, default, project)
     parts = value.split("/")
     if value.startswith("/") or ".." in parts:
-        raise SettingsError(f"{_where(project, key)} must be a path inside the repository, got {value!r}")
+        raise SettingsError(
+            f"{_where(project, key)} must be a path inside the repository, got {shown(value)}"
+        )
     return value
 
 
@@ -125,16 +129,12 @@ def _base(value: Any, project: Project) -> BaseImage | None:
     where = _where(project, "base").replace("] base", ".base]")
     if not isinstance(value, dict):
         raise SettingsError(f'{where} must be a table with packages = [...] or image = "..."')
-    unknown = sorted(set(value) - {"image", "name", "suite", "packages", "script"})
-    if unknown:
-        raise SettingsError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; known: image, name, suite, packages, script"
-        )
+    check_keys(value, BASE_KEYS, file=project.root / PYPROJECT, prefix=f"tool.shipflow.{SECTION}.base.")
     image = value.get("image")
     if image is not None:
         if not isinstance(image, str) or not IMAGE_REFERENCE.match(image):
             raise SettingsError(
-                f'{where} image must be an image reference like "python:3.11-slim", got {image!r}'
+                f'{where} image must be an image reference like "python:3.11-slim", got {shown(image)}'
             )
         if set(value) - {"image"}:
             raise SettingsError(
@@ -144,10 +144,12 @@ def _base(value: Any, project: Project) -> BaseImage | None:
         return BaseImage(image=image)
     name = value.get("name", DEFAULT_BASE_NAME)
     if not isinstance(name, str) or not IMAGE_NAME.match(name):
-        raise SettingsError(f'{where} name must be a lowercase image name like "shipflow-base", got {name!r}')
+        raise SettingsError(
+            f'{where} name must be a lowercase image name like "shipflow-base", got {shown(name)}'
+        )
     suite = value.get("suite", DEFAULT_SUITE)
     if not isinstance(suite, str) or not re.fullmatch(r"[a-z]+", suite):
-        raise SettingsError(f'{where} suite must be a Debian suite name like "bookworm", got {suite!r}')
+        raise SettingsError(f'{where} suite must be a Debian suite name like "bookworm", got {shown(suite)}')
     packages = _strings(value.get("packages", list(DEFAULT_BASE_PACKAGES)), f"{where} packages")
     bad = [package for package in packages if not DEBIAN_PACKAGE.match(package)]
     if bad or not packages:
@@ -157,7 +159,7 @@ def _base(value: Any, project: Project) -> BaseImage | None:
         )
     script = value.get("script", DEFAULT_BASE_SCRIPT)
     if not isinstance(script, str) or not (project.root / script).is_file():
-        raise SettingsError(f"{where} script {script!r} is not a file in {project.root}; fix the path")
+        raise SettingsError(f"{where} script {shown(script)} is not a file in {project.root}; fix the path")
     return BaseImage(name=name, suite=suite, packages=packages, script=script)
 
 
@@ -165,23 +167,17 @@ def build_settings(project: Project) -> BuildSettings:
     """Read and check ``[tool.shipflow.build]``; every error names the file and the key."""
     from shipflow.env.names import canonical_environment
 
-    section = project.section(SECTION)
-    unknown = sorted(set(section) - {"image", "dockerfile", "context", "retain", "clean_tree", "base"})
-    if unknown:
-        raise SettingsError(
-            f"{project.root / PYPROJECT}: [tool.shipflow.{SECTION}] has unknown key(s) {', '.join(unknown)}; "
-            "known: image, dockerfile, context, retain, clean_tree, base"
-        )
+    section = project.section(SECTION, BUILD_KEYS)
     image = _string(section, "image", None, project)
     if not IMAGE_NAME.match(image):
         raise SettingsError(
             f"{_where(project, 'image')} must be a lowercase image name without a tag "
-            f"(letters, digits, '.', '_', '-', '/'), got {image!r}"
+            f"(letters, digits, '.', '_', '-', '/'), got {shown(image)}"
         )
     retain = section.get("retain", DEFAULT_RETAIN)
     if not isinstance(retain, int) or isinstance(retain, bool) or retain < 1:
         raise SettingsError(
-            f"{_where(project, 'retain')} must be a whole number of images >= 1, got {retain!r}"
+            f"{_where(project, 'retain')} must be a whole number of images >= 1, got {shown(retain)}"
         )
     clean_tree = _strings(section.get("clean_tree", list(DEFAULT_CLEAN_TREE)), _where(project, "clean_tree"))
     return BuildSettings(

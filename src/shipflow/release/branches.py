@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from shipflow.errors import BadInput, Refused
-from shipflow.project import PYPROJECT, Project, SettingsError
+from shipflow.project import PYPROJECT, Project, SettingsError, shown
 
 MODELS: tuple[str, ...] = ("gitflow", "github-flow")
 DEFAULT_MODEL = "gitflow"
@@ -46,19 +46,23 @@ class GitSettings:
     remote: str = "origin"
 
 
+GIT_KEYS = ("model", "remote")
+
+
 def git_settings(project: Project) -> GitSettings:
     """Read ``[tool.shipflow.git]``; every key is optional."""
-    section = project.section("git")
+    section = project.section("git", GIT_KEYS)
     where = f"{project.root / PYPROJECT}: [tool.shipflow.git]"
     model = section.get("model", DEFAULT_MODEL)
     if model not in MODELS:
-        raise SettingsError(f"{where} model must be one of {', '.join(map(repr, MODELS))}, got {model!r}")
+        raise SettingsError(
+            f"{where} model must be one of {', '.join(map(repr, MODELS))}, got {shown(model)}"
+        )
     remote = section.get("remote", "origin")
     if not isinstance(remote, str) or not remote:
-        raise SettingsError(f"{where} remote must be the name of a git remote, e.g. 'origin', got {remote!r}")
-    unknown = sorted(set(section) - {"model", "remote"})
-    if unknown:
-        raise SettingsError(f"{where} has unknown key(s) {', '.join(unknown)}; known: model, remote")
+        raise SettingsError(
+            f"{where} remote must be the name of a git remote, e.g. 'origin', got {shown(remote)}"
+        )
     return GitSettings(model=model, remote=remote)
 
 
@@ -106,18 +110,39 @@ def branch_problem(name: str, model: str) -> str | None:
     prefix = name.partition("/")[0]
     if prefix in PREFIXED_KINDS and f"{prefix}/*" in allowed:
         return (
-            f"branch {name!r}: the part after '{prefix}/' must be words of letters, digits, '.', '_' or '-' "
-            f"separated by '/', e.g. '{prefix}/short-description'"
+            f"branch {_shown(name)}: the part after '{prefix}/' must be words of letters, digits, '.', '_' "
+            f"or '-' separated by '/', e.g. '{prefix}/short-description'"
         )
     return (
-        f"branch {name!r} is not part of the {model} model (allowed: {listing}); "
-        f"rename it with `git branch -m {name} feature/{_suggest(name)}`"
+        f"branch {_shown(name)} is not part of the {model} model (allowed: {listing}); "
+        f"rename it with `{_rename_command(name)}`"
     )
+
+
+LONGEST_NAME_SHOWN = 100
+
+
+def _shown(name: str) -> str:
+    return (
+        repr(name)
+        if len(name) <= LONGEST_NAME_SHOWN
+        else f"{name[:LONGEST_NAME_SHOWN]!r}... ({len(name)} chars)"
+    )
+
+
+def _rename_command(name: str) -> str:
+    """``git branch -m OLD NEW``, each name quoted for a shell; a name too long to show is left out (git
+    then renames the current branch)."""
+    import shlex
+
+    new = f"feature/{_suggest(name)}"
+    old = [name] if len(name) <= LONGEST_NAME_SHOWN else []
+    return shlex.join(["git", "branch", "-m", *old, new])
 
 
 def _suggest(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.rsplit("/", 1)[-1]).strip("-.")
-    return cleaned or "my-change"
+    return cleaned[: LONGEST_NAME_SHOWN // 2].strip("-.") or "my-change"
 
 
 def release_branch(model: str) -> str:

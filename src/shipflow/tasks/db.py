@@ -13,6 +13,7 @@ from invoke.tasks import task
 from shipflow.env.masking import mask
 from shipflow.errors import exit_codes
 from shipflow.project import load_project
+from shipflow.tasks.flagtypes import worded
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -36,6 +37,7 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
     from shipflow.db.operations import environment_database, migrate
 
     with exit_codes("db.migrate", mask):
+        worded("--to", to, "a revision (see `inv db.status`) or leave --to out for head")
         settings, environment, target = environment_database(load_project(), env)
     with exit_codes("db.migrate", target.masked):
         migrate(settings, target, environment, to, on_line=_line)
@@ -55,6 +57,7 @@ def new(c: Context, message: str, env: str | None = None, empty: bool = False) -
     from shipflow.db.operations import comparison_database, new_migration
 
     with exit_codes("db.new", mask):
+        worded("-m/--message", message, "what the migration does, e.g. -m 'add users.email'")
         settings, target = comparison_database(load_project(), env)
     with exit_codes("db.new", target.masked if target else mask):
         lines = new_migration(settings, target, message, empty=empty)

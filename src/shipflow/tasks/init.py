@@ -23,7 +23,10 @@ def init(c: Context, ci: list[str] | None = None, path: str = ".") -> None:
     deploy/deploy.toml with its nginx template, .gitignore entries and the CI files.
     """
     from shipflow.scaffold import init_folder
+    from shipflow.tasks.flagtypes import nonblank
 
     with exit_codes("init"):
-        lines = init_folder(path, ci or [])
+        lines = init_folder(
+            nonblank("--path", path, "the project folder, or leave --path out for this one"), ci or []
+        )
     print("\n".join(lines))

@@ -20,15 +20,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from shipflow.project import SettingsError
+from shipflow.project import SettingsError, check_keys, cut, shown
 
 CONFIG_FILE = "tests_config.yaml"
 TOP_KEY = "test_groups"
 GROUP_KEYS = ("enabled", "paths", "reason")
 ENV_VAR = "TEST_GROUPS"
+MAX_FILE_CHARACTERS = 100_000
+MAX_DEPTH = 20
+MAX_EXPANDED_VALUES = 10_000
+"""Aliases may share values, but a document that expands beyond this is refused (an alias bomb)."""
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Names that pytest or this plugin already use as markers, or that `-m` expressions reserve.
 RESERVED_NAMES = frozenset(
@@ -104,12 +109,91 @@ class Override:
         return f"{'+' if self.enabled else '-'}{self.name}"
 
 
-def _line_of_groups(text: str) -> dict[str, int]:
+def _yaml_error(error: Exception, source: Path) -> GroupsError:
+    import yaml
+
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = cut(error.problem or error.context or "not valid YAML")
+        return GroupsError(f"{source}: not valid YAML at {where}: {problem}; fix the file and run again")
+    return GroupsError(f"{source}: not valid YAML: {cut(str(error))}; fix the file and run again")
+
+
+def _expanded_size(node: Any, source: Path, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values ``node`` holds once its aliases are expanded (each shared node is counted once per
+    use but walked once); refuses a recursive alias, an expansion beyond the bound and a duplicate key."""
+    import yaml
+
+    if id(node) in open_nodes:
+        raise GroupsError(f"{source}, line {node.start_mark.line + 1}: aliases refer to themselves; "
+                          "write the values out")  # fmt: skip
+    if id(node) in sizes:
+        return sizes[id(node)]
+    children: list[Any] = []
+    if isinstance(node, yaml.MappingNode):
+        _refuse_duplicate_keys(node, source)
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    open_nodes.add(id(node))
+    size = 1 + sum(_expanded_size(child, source, sizes, open_nodes) for child in children)
+    open_nodes.discard(id(node))
+    if size > MAX_EXPANDED_VALUES:
+        raise GroupsError(
+            f"{source}, line {node.start_mark.line + 1}: aliases (*name) expand to more than "
+            f"{MAX_EXPANDED_VALUES} values; write the values out instead"
+        )
+    sizes[id(node)] = size
+    return size
+
+
+def _refuse_duplicate_keys(node: Any, source: Path) -> None:
+    import yaml
+
+    first_line: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in first_line:
+            raise GroupsError(
+                f"{source}, line {line}: key {shown(key.value)} is given twice "
+                f"(lines {first_line[key.value]} and {line}); keep one"
+            )
+        first_line[key.value] = line
+
+
+@cache
+def _bounded_loader() -> type[Any]:
+    """A safe loader that refuses nesting deeper than a groups file needs: PyYAML's scanner slows down
+    quadratically with the depth of ``[[[...]]]``, and its composer recurses once per level."""
+    import yaml
+    from yaml.scanner import ScannerError
+
+    class BoundedLoader(yaml.SafeLoader):
+        def _refuse_depth(self, depth: int) -> None:
+            if depth > MAX_DEPTH:
+                problem = f"values nested deeper than {MAX_DEPTH} levels"
+                raise ScannerError(None, None, problem, self.get_mark())
+
+        def fetch_flow_collection_start(self, token_class: Any) -> None:
+            self._refuse_depth(self.flow_level + 1)
+            super().fetch_flow_collection_start(token_class)
+
+        def add_indent(self, column: int) -> bool:
+            self._refuse_depth(len(self.indents) + 1)
+            added: bool = super().add_indent(column)
+            return added
+
+    return BoundedLoader
+
+
+def _line_of_groups(root: Any) -> dict[str, int]:
     """1-based line of each group key under ``test_groups`` (for error messages)."""
     import yaml
 
     lines: dict[str, int] = {}
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         return lines
     for key, value in root.value:
@@ -120,57 +204,72 @@ def _line_of_groups(text: str) -> dict[str, int]:
 
 
 def _yaml(text: str, source: Path) -> tuple[Any, dict[str, int]]:
+    """The document's data and the line of each group; composed once, checked (size, aliases, duplicate
+    keys), then constructed from the checked nodes."""
     import yaml
 
-    try:
-        return yaml.safe_load(text), _line_of_groups(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = error.problem or error.context or "not valid YAML"
+    if len(text) > MAX_FILE_CHARACTERS:
         raise GroupsError(
-            f"{source}: not valid YAML at {where}: {problem}; fix the file and run again"
-        ) from None
+            f"{source}: {len(text)} characters, more than a groups file needs ({MAX_FILE_CHARACTERS}); "
+            "check that this is the right file"
+        )
+    loader = _bounded_loader()(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        _expanded_size(root, source, {}, set())
+        return loader.construct_document(root), _line_of_groups(root)
     except yaml.YAMLError as error:
-        raise GroupsError(f"{source}: not valid YAML: {error}; fix the file and run again") from None
+        raise _yaml_error(error, source) from None
+    except RecursionError:
+        raise GroupsError(f"{source}: values nested too deeply to read; fix the file and run again") from None
+    finally:
+        loader.dispose()
+
+
+def _listed(values: Iterable[Any], shown_at_most: int = 3) -> str:
+    """A few of ``values``, each cut, and how many more there are."""
+    values = list(values)
+    more = f" and {len(values) - shown_at_most} more" if len(values) > shown_at_most else ""
+    return ", ".join(map(shown, values[:shown_at_most])) + more
 
 
 def _group(name: Any, value: Any, where: str, root: Path) -> Group:
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise GroupsError(
-            f"{where}: group name {name!r} must be a word of letters, digits and '_' "
+            f"{where}: group name {shown(name)} must be a word of letters, digits and '_' "
             "(it becomes a pytest marker)"
         )
     if name in RESERVED_NAMES:
-        raise GroupsError(f"{where}: group name {name!r} is reserved by pytest or shipflow; choose another")
+        raise GroupsError(
+            f"{where}: group name {shown(name)} is reserved by pytest or shipflow; choose another"
+        )
     if isinstance(value, bool):
         return Group(name=name, enabled=value)
     if not isinstance(value, dict):
         raise GroupsError(
-            f"{where}: group '{name}' must be true, false or a mapping with {', '.join(GROUP_KEYS)}; "
-            f"got {value!r}"
+            f"{where}: group {shown(name)} must be true, false or a mapping with {', '.join(GROUP_KEYS)}; "
+            f"got {shown(value)}"
         )
-    unknown = sorted(set(map(str, value)) - set(GROUP_KEYS))
-    if unknown:
-        raise GroupsError(
-            f"{where}: group '{name}' has unknown key {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(GROUP_KEYS)}"
-        )
+    check_keys(value, GROUP_KEYS, file=where, prefix=f"{TOP_KEY}.{name}.", error=GroupsError)
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise GroupsError(f"{where}: group '{name}' enabled must be true or false, got {enabled!r}")
+        raise GroupsError(f"{where}: group {shown(name)} enabled must be true or false, got {shown(enabled)}")
     reason = value.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise GroupsError(f"{where}: group '{name}' reason must be text, got {reason!r}")
+        raise GroupsError(f"{where}: group {shown(name)} reason must be text, got {shown(reason)}")
     paths = value.get("paths", [])
     if isinstance(paths, str):
         paths = [paths]
     if not isinstance(paths, list) or not all(isinstance(path, str) and path for path in paths):
-        raise GroupsError(f"{where}: group '{name}' paths must be a list of files or folders, got {paths!r}")
+        raise GroupsError(
+            f"{where}: group {shown(name)} paths must be a list of files or folders, got {shown(paths)}"
+        )
     missing = [path for path in paths if not (root / path).exists()]
     if missing:
         raise GroupsError(
-            f"{where}: group '{name}' paths names {', '.join(map(repr, missing))}, which does not exist "
+            f"{where}: group {shown(name)} paths names {_listed(missing)}, which does not exist "
             f"under {root}; fix or remove it"
         )
     return Group(
@@ -187,7 +286,7 @@ def parse_groups_config(text: str, source: Path) -> GroupsConfig:
     if data is None:
         return GroupsConfig(source=source, found=True)
     if not isinstance(data, dict) or set(map(str, data)) != {TOP_KEY}:
-        keys = ", ".join(map(repr, data)) if isinstance(data, dict) else type(data).__name__
+        keys = _listed(data) if isinstance(data, dict) else type(data).__name__
         raise GroupsError(
             f"{source}: expected one top-level key 'test_groups:' holding the groups, got {keys}"
         )
@@ -196,7 +295,7 @@ def parse_groups_config(text: str, source: Path) -> GroupsConfig:
         return GroupsConfig(source=source, found=True)
     if not isinstance(groups, dict):
         raise GroupsError(
-            f"{source}: 'test_groups' must map group names to true/false or a mapping, got {groups!r}"
+            f"{source}: 'test_groups' must map group names to true/false or a mapping, got {shown(groups)}"
         )
     label = source.name
     parsed = []
@@ -229,7 +328,7 @@ def parse_overrides(text: str, origin: str) -> tuple[Override, ...]:
         enabled = not item.startswith("-")
         name = item.lstrip("+-")
         if not NAME_PATTERN.fullmatch(name) or item[1:2] in ("+", "-"):
-            raise GroupsError(f"{origin}: {item!r} is not +GROUP or -GROUP")
+            raise GroupsError(f"{origin}: {shown(item)} is not +GROUP or -GROUP")
         overrides.append(Override(name=name, enabled=enabled, origin=origin))
     return tuple(overrides)
 
@@ -244,7 +343,7 @@ def apply_overrides(
         first = unknown[0]
         known = ", ".join(config.names) or "none"
         where = config.source if config.found else f"{config.source} (absent)"
-        raise GroupsError(f"{first.origin}: unknown group '{first.name}'; groups in {where}: {known}")
+        raise GroupsError(f"{first.origin}: unknown group {shown(first.name)}; groups in {where}: {known}")
     groups = {group.name: group for group in config.groups}
     if all_groups:
         groups = {
