@@ -76,6 +76,16 @@ def test_an_unknown_remote_tracking_branch_is_a_refusal_naming_the_fetch() -> No
     assert found == ["origin/main is unknown here, so HEAD cannot be shown to be pushed: `git fetch origin`"]
 
 
+def test_a_suggested_git_command_quotes_the_remote_it_names() -> None:
+    odd = "$(id) remote"
+    unknown = guards.refusals(
+        facts(pushed=None, remote=odd, pushed_to=f"{odd}/main"), "production", "gitflow"
+    )
+    unpushed = guards.refusals(facts(pushed=False, remote=odd), "production", "gitflow")
+    assert unknown[0].endswith("`git fetch '$(id) remote'`")
+    assert unpushed[0].endswith("(`git push '$(id) remote'`)")
+
+
 def test_transfer_commands_stream_into_docker_load_or_go_through_a_registry() -> None:
     assert commands.save_image("app:abc") == ["docker", "save", "app:abc"]
     assert commands.load_gzipped_image() == ["sh", "-c", "gunzip | docker load"]

@@ -28,7 +28,11 @@ def test_env_is_used_when_app_env_is_unset_or_empty() -> None:
 
 def test_development_is_the_default() -> None:
     assert resolve_environment(None, {}) == "development"
-    assert resolve_environment("", {}) == "development"
+
+
+def test_an_empty_env_flag_is_refused_not_taken_for_the_default() -> None:
+    with pytest.raises(UnknownEnvironment, match=r"unknown environment '' \(from --env\)"):
+        resolve_environment("", {"APP_ENV": "production"})
 
 
 @pytest.mark.parametrize(

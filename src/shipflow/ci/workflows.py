@@ -290,8 +290,10 @@ def ci_files(provider: str) -> dict[str, str]:
     if provider == "gitlab":
         secrets = ", ".join(CI_SECRETS)
         note = (
-            f"# Set {secrets} as masked, protected CI/CD variables (Settings -> CI/CD -> Variables),\n"
-            "# never in this file. deploy-production runs only when started by hand on main.\n"
+            f"# Set {secrets} as protected CI/CD variables (Settings -> CI/CD -> Variables),\n"
+            "# masked where GitLab can mask them (not multi-line values: PROD_SSH_KEY, PROD_ENV_FILE,\n"
+            "# PROD_SSH_KNOWN_HOSTS), never in this file.\n"
+            "# deploy-production runs only when started by hand on main.\n"
         )
         return {".gitlab-ci.yml": _header("gitlab", note) + dump_yaml(gitlab_ci())}
     raise ValueError(f"unknown CI provider {provider!r}; known: {', '.join(PROVIDERS)}")

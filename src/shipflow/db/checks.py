@@ -4,6 +4,7 @@ fails, and each gives a :class:`~shipflow.lint.CheckResult` (shown the way ``inv
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -94,7 +95,7 @@ def run_db_checks(
         if len(heads) > 1:
             outcome.problems.append(
                 f"{len(heads)} heads: {', '.join(heads)}; merge them with "
-                f"`alembic merge -m 'merge heads' {' '.join(heads)}`"
+                f"`{shlex.join(['alembic', 'merge', '-m', 'merge heads', *heads])}`"
             )
     database_error: str | None = None
     at_head = False

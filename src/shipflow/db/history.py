@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,8 +192,9 @@ class ManifestProblem:
         if self.kind == "deleted":
             return f"{path} was deleted: migrations are never deleted; restore it from git"
         if self.kind == "modified":
+            restore = shlex.join(["git", "checkout", "--", path])
             return (
-                f"{path} was modified after it was locked: restore it from git (`git checkout -- {path}`) "
+                f"{path} was modified after it was locked: restore it from git (`{restore}`) "
                 "and write a new migration instead"
             )
         return f"{path} is not in the manifest: review it, run `inv db.lock` and commit both"

@@ -9,6 +9,7 @@ the verify step restores the previous upstream, so the previous release keeps se
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -166,11 +167,12 @@ def _warn_schema_change(
     wanted = migration.revision_of_release(d, release, labels)
     record.db_checked, record.db_before, record.db_after = True, current, current
     if current and wanted and current != wanted:
+        downgrade = shlex.join(["alembic", "downgrade", wanted])
         d.reporter.line(
             f"  warning: rolling back across a schema change: {_short(release.sha)} went live with the "
             f"database at revision {wanted}; it is now at {current}, and a rollback does not downgrade it. "
-            f"If the old release cannot work with revision {current}, run `alembic downgrade {wanted}` in a "
-            "one-off container of the current release first."
+            f"If the old release cannot work with revision {current}, run `{downgrade}` in a one-off "
+            "container of the current release first."
         )
 
 

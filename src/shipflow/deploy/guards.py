@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,10 +83,11 @@ def refusals(facts: GitFacts, environment: str, model: str) -> list[str]:
     if facts.pushed is None:
         found.append(
             f"{facts.pushed_to} is unknown here, so HEAD cannot be shown to be pushed: "
-            f"`git fetch {facts.remote}`"
+            f"`{shlex.join(['git', 'fetch', facts.remote])}`"
         )
     elif not facts.pushed:
         found.append(
-            f"HEAD {facts.head[:12]} is not on {facts.pushed_to}: push it first (`git push {facts.remote}`)"
+            f"HEAD {facts.head[:12]} is not on {facts.pushed_to}: push it first "
+            f"(`{shlex.join(['git', 'push', facts.remote])}`)"
         )
     return found

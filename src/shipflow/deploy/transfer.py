@@ -79,7 +79,7 @@ def docker_save_stream(reference: str) -> Iterator[bytes]:
             yield chunk
         error = stderr.read().decode("utf-8", "replace").strip()
         if saving.wait() != 0:
-            raise TransferFailed(f"local: `docker save {reference}` failed: {error}")
+            raise TransferFailed(f"local: `{shlex.join(commands.save_image(reference))}` failed: {error}")
 
 
 def engine_image(here: Host, reference: str) -> LocalImage:

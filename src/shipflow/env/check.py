@@ -125,7 +125,9 @@ def check_env_files(project: Project, env: str | None, environ: Mapping[str, str
     """``inv env.check``: validate ``env`` (default: every environment with a file) and guard against
     committed secrets, every problem on its own masked line; :class:`EnvProblems` when any fails."""
     schema = env_schema(project)
-    environments = [resolve_environment(env, environ)] if env else existing_environments(project.root)
+    environments = (
+        [resolve_environment(env, environ)] if env is not None else existing_environments(project.root)
+    )
     reports = check_environments(project.root, environments, schema, environ)
     secrets = secrets_of((report.load for report in reports), schema)
     guard = committed_secret_problems(project.root, schema)

@@ -38,10 +38,10 @@ def canonical_environment(name: str, *, source: str = "--env") -> str:
 def resolve_environment(name: str | None, environ: Mapping[str, str] | None = None) -> str:
     """The environment a command is about: ``name`` (``--env``), else APP_ENV, else ENV, else development.
 
-    Empty values count as unset. Raises :class:`UnknownEnvironment`, listing the known names, for any
-    other name.
+    Empty variables count as unset; an empty ``--env`` is refused like any other unknown name. Raises
+    :class:`UnknownEnvironment`, listing the known names.
     """
-    if name:
+    if name is not None:
         return canonical_environment(name)
     if environ is None:
         import os

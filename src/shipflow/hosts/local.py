@@ -57,7 +57,7 @@ class LocalHost:
         except FileNotFoundError as error:
             raise HostError(f"local: {argv[0]} is not installed (run `bash scripts/setup.sh`)") from error
         except subprocess.TimeoutExpired as error:
-            raise HostError(f"local: `{' '.join(argv)}` did not finish within {timeout} s") from error
+            raise HostError(f"local: `{shlex.join(argv)}` did not finish within {timeout} s") from error
         return CommandResult(
             argv=tuple(argv),
             exit_code=done.returncode,

@@ -170,13 +170,15 @@ class SshHost:
         try:
             connection.open()
         except paramiko.BadHostKeyException as error:
+            forget = shlex.join(
+                ["ssh-keygen", "-R", target.known_hosts_name, "-f", str(target.known_hosts_path)]
+            )
             raise SshError(
                 f"ssh {self.name}: the host key CHANGED: the server offers {error.key.get_name()} "
                 f"{fingerprint(error.key)} but {target.known_hosts_path} has "
                 f"{fingerprint(error.expected_key)}. This may be an attack; shipflow never trusts a changed "
                 f"key. If the server was really reinstalled, remove the old entry with "
-                f"`ssh-keygen -R '{target.known_hosts_name}' -f {target.known_hosts_path}` and run again "
-                "with --trust-new-host"
+                f"`{forget}` and run again with --trust-new-host"
             ) from None
         except paramiko.AuthenticationException as error:
             raise SshError(

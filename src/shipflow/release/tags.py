@@ -7,6 +7,7 @@ tag (and pushes it when asked). The tag's message lists the commits since the pr
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,7 +85,7 @@ def plan_release(root: Path, version: str, model: str, *, remote: str | None = N
             if ref and git.ref_exists(root, ref) and not git.is_ancestor(root, ref, head):
                 raise ReleaseError(
                     f"{ref} has commits that {expected} does not (gitflow releases what develop holds): "
-                    f"merge it first, `git merge --no-ff {ref}`"
+                    f"merge it first, `{shlex.join(['git', 'merge', '--no-ff', ref])}`"
                 )
     changed = git.changed_paths(root)
     if changed:
@@ -126,7 +127,7 @@ def make_release(root: Path, plan: ReleasePlan, *, push_to: str | None = None) -
             raise PushError(
                 mask(
                     f"tag {plan.tag} was created locally but not pushed: {error}; "
-                    f"fix the remote, then push it with `git push {push_to} {plan.tag}`"
+                    f"fix the remote, then push it with `{shlex.join(['git', 'push', push_to, plan.tag])}`"
                 )
             ) from None
 
@@ -146,6 +147,6 @@ def tag_release(project: Project, version: str, *, push: bool) -> list[str]:
     pushed = (
         f"pushed {plan.tag} to {settings.remote}"
         if push
-        else f"push it with: git push {settings.remote} {plan.tag}"
+        else f"push it with: {shlex.join(['git', 'push', settings.remote, plan.tag])}"
     )
     return [f"tagged {plan.tag} on {plan.commit[:12]} ({commits} {since})", mask(pushed)]

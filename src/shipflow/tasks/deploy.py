@@ -155,9 +155,10 @@ def rollback(
     """Go back to the previous release: instant from the kept container, else from its image; on every host
     of the environment, one at a time, stopping at the first failure."""
     from shipflow.deploy.rollout import roll_back
+    from shipflow.tasks.flagtypes import nonblank
 
     with _deploying(env, dry_run=dry_run, lock_wait=wait) as session:
-        roll_back(session, to)
+        roll_back(session, None if to is None else nonblank("--to", to, "a sha, a sha prefix or a tag"))
 
 
 @task(help={"env": ENV_HELP, "json": "print the status as JSON (the nginx front's URL is the key `url`)"})
