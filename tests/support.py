@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from invoke.program import Program
     from invoke.tasks import Task
 
+    from shipflow.deploy.settings import TargetSettings
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -193,3 +195,23 @@ def remove_test_images(name: str) -> None:
     ids = sorted({*listed(name), *listed("--filter", f"label=shipflow.app={name}")})
     if ids:
         subprocess.run(["docker", "image", "rm", "--force", *ids], capture_output=True, check=False)
+
+
+def production_target(env_file_from: str | None = None) -> TargetSettings:
+    """A server target of environment production that nothing ever contacts (its env file's source only)."""
+    from shipflow.deploy.settings import TargetSettings
+
+    return TargetSettings(
+        name="production",
+        environment="production",
+        host="prod.example.invalid",
+        slots=(8000, 8001),
+        state_dir="/var/lib/shipflow",
+        upstream_path="/etc/nginx/upstream.conf",
+        proxy_port=None,
+        nginx_test=("nginx", "-t"),
+        nginx_reload=("nginx", "-s", "reload"),
+        nginx_pid_file="/run/nginx.pid",
+        public_url="https://demo.example.invalid",
+        env_file_from=env_file_from,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import production_target as target
 
 from shipflow.deploy.session import env_file_values, masker
-from shipflow.deploy.settings import TargetSettings
 from shipflow.env.check import load_environment
 from shipflow.env.files import MAX_ENV_FILE_BYTES, EnvFileError, load_env
 from shipflow.env.masking import is_secret_key, mask, secret_values
@@ -35,23 +35,6 @@ def write(root: Path, name: str, data: str | bytes) -> None:
     if isinstance(data, str):
         data = data.encode()
     path.write_bytes(data)
-
-
-def target(env_file_from: str | None = None) -> TargetSettings:
-    return TargetSettings(
-        name="production",
-        environment="production",
-        host="prod.example.invalid",
-        slots=(8000, 8001),
-        state_dir="/var/lib/shipflow",
-        upstream_path="/etc/nginx/upstream.conf",
-        proxy_port=None,
-        nginx_test=("nginx", "-t"),
-        nginx_reload=("nginx", "-s", "reload"),
-        nginx_pid_file="/run/nginx.pid",
-        public_url="https://demo.example.invalid",
-        env_file_from=env_file_from,
-    )
 
 
 # --- a secret under another key ---------------------------------------------------------------------

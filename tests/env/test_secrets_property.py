@@ -9,9 +9,9 @@ from tempfile import TemporaryDirectory
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import production_target as target
 
 from shipflow.deploy.session import dotenv_text, env_file_values, masker
-from shipflow.deploy.settings import TargetSettings
 from shipflow.env.check import EnvReport, report_lines, secrets_of, show_rows, table
 from shipflow.env.files import EnvFileError, load_env
 from shipflow.env.masking import mask
@@ -80,23 +80,6 @@ def env_file(draw: st.DrawFn) -> tuple[str, list[str]]:
     lines = [draw(secret_line(secret)) for secret in secrets]
     lines.extend(draw(st.lists(other_line(), max_size=10)))
     return "\n".join(draw(st.permutations(lines))) + "\n", secrets
-
-
-def target(env_file_from: str | None) -> TargetSettings:
-    return TargetSettings(
-        name="production",
-        environment="production",
-        host="prod.example.invalid",
-        slots=(8000, 8001),
-        state_dir="/var/lib/shipflow",
-        upstream_path="/etc/nginx/upstream.conf",
-        proxy_port=None,
-        nginx_test=("nginx", "-t"),
-        nginx_reload=("nginx", "-s", "reload"),
-        nginx_pid_file="/run/nginx.pid",
-        public_url="https://demo.example.invalid",
-        env_file_from=env_file_from,
-    )
 
 
 def outputs(root: Path, text: str) -> list[str]:
