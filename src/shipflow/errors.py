@@ -61,16 +61,21 @@ def message_of(task: str, error: ShipflowError) -> str:
     return f"{head}: {error}"
 
 
-def _unmasked(text: str) -> str:
-    return text
-
-
 @contextmanager
-def exit_codes(task: str, mask: Callable[[str], str] = _unmasked) -> Iterator[None]:
-    """Run a task's body; a :class:`ShipflowError` becomes invoke's ``Exit`` with its line and code."""
+def exit_codes(task: str, mask: Callable[[str], str] | None = None) -> Iterator[None]:
+    """Run a task's body; a :class:`ShipflowError` becomes invoke's ``Exit`` with its line and code.
+
+    ``mask`` hides the secrets the task knows of; without one, the line still goes through shipflow's one
+    mask (URL passwords and the other credential forms it recognises), so no error line is ever unmasked.
+    """
     from invoke.exceptions import Exit
 
     try:
         yield
     except ShipflowError as error:
-        raise Exit(mask(message_of(task, error)), code=error.exit_code) from None
+        line = message_of(task, error)
+        if mask is None:
+            from shipflow.env.masking import mask as shipflow_mask
+
+            raise Exit(shipflow_mask(line), code=error.exit_code) from None
+        raise Exit(mask(line), code=error.exit_code) from None

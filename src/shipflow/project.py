@@ -6,7 +6,6 @@ its workflow, the way nox and ruff read theirs.  Parse errors name the file and 
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,6 +83,8 @@ def check_range(value: Any, allowed: NumberRange, *, file: Path, key: str, got: 
 
 
 def _unknown_key(key: str, known: tuple[str, ...], prefix: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
     return f"{prefix}{cut(key, 40)}{hint}"

@@ -9,7 +9,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from shipflow.errors import exit_codes
-from shipflow.project import load_project
 
 ENV_HELP = "environment the image is for: development, test, staging, production (or dev, stage, prod)"
 
@@ -37,6 +36,7 @@ def build_image(c: Context, env: str | None = None, allow_dirty: bool = False) -
     """
     from shipflow.env.names import resolve_environment
     from shipflow.images.build import build_head, built_lines
+    from shipflow.project import load_project
 
     with exit_codes("build"):
         project = load_project()
@@ -53,6 +53,7 @@ def base(c: Context) -> None:
     [tool.shipflow.build.base] image needs nothing built.
     """
     from shipflow.images.build import build_base
+    from shipflow.project import load_project
 
     with exit_codes("build.base"):
         line = build_base(load_project())

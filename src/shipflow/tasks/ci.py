@@ -7,7 +7,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from shipflow.errors import exit_codes
-from shipflow.project import find_project_root
 
 
 @task(
@@ -23,6 +22,7 @@ def generate(c: Context, provider: str = "", check: bool = False) -> None:
     `production` environment) and docs.yml. GitLab: stages lint, test, build, deploy (production manual).
     """
     from shipflow.ci.generate import generate_ci_files
+    from shipflow.project import find_project_root
 
     with exit_codes("ci.generate"):
         generate_ci_files(find_project_root(), provider, check=check, on_line=print)

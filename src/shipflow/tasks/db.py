@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING
 from invoke.collection import Collection
 from invoke.tasks import task
 
-from shipflow.env.masking import mask
 from shipflow.errors import exit_codes
-from shipflow.project import load_project
 from shipflow.tasks.flagtypes import worded
 
 if TYPE_CHECKING:
@@ -35,8 +33,9 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
     """Apply the migrations (`alembic upgrade head`) to the environment's database, showing the revision
     before and after."""
     from shipflow.db.operations import environment_database, migrate
+    from shipflow.project import load_project
 
-    with exit_codes("db.migrate", mask):
+    with exit_codes("db.migrate"):
         worded("--to", to, "a revision (see `inv db.status`) or leave --to out for head")
         settings, environment, target = environment_database(load_project(), env)
     with exit_codes("db.migrate", target.masked):
@@ -55,11 +54,12 @@ def migrate(c: Context, env: str | None = None, to: str = "head") -> None:
 def new(c: Context, message: str, env: str | None = None, empty: bool = False) -> None:
     """Write a new migration from the models' differences (`alembic revision --autogenerate`)."""
     from shipflow.db.operations import comparison_database, new_migration
+    from shipflow.project import load_project
 
-    with exit_codes("db.new", mask):
+    with exit_codes("db.new"):
         worded("-m/--message", message, "what the migration does, e.g. -m 'add users.email'")
         settings, target = comparison_database(load_project(), env)
-    with exit_codes("db.new", target.masked if target else mask):
+    with exit_codes("db.new", target.masked if target else None):
         lines = new_migration(settings, target, message, empty=empty)
     print("\n".join(lines))
 
@@ -68,8 +68,9 @@ def new(c: Context, message: str, env: str | None = None, empty: bool = False) -
 def status(c: Context, env: str | None = None) -> None:
     """The database's revision, the migrations' head(s) and the migrations still to apply."""
     from shipflow.db.operations import environment_database, status_lines
+    from shipflow.project import load_project
 
-    with exit_codes("db.status", mask):
+    with exit_codes("db.status"):
         settings, environment, target = environment_database(load_project(), env)
     with exit_codes("db.status", target.masked):
         lines = status_lines(settings, target, environment)
@@ -87,10 +88,11 @@ def check(c: Context, database: str | None = None) -> None:
     """CI's migration checks, one line each: single head, round trip (upgrade head -> downgrade -1 ->
     upgrade head), drift between models and migrations, history unchanged since the base branch, manifest."""
     from shipflow.db.operations import check_database, run_checks
+    from shipflow.project import load_project
 
-    with exit_codes("db.check", mask):
+    with exit_codes("db.check"):
         settings, target = check_database(load_project(), database)
-    with exit_codes("db.check", target.masked if target else mask):
+    with exit_codes("db.check", target.masked if target else None):
         summary = run_checks(settings, target, on_line=_line)
     print(f"db.check passed: {summary}")
 
@@ -100,6 +102,7 @@ def lock(c: Context) -> None:
     """Add new migration files' checksums to the manifest; locked entries are never rewritten."""
     from shipflow.db.operations import lock_migrations
     from shipflow.db.settings import db_settings
+    from shipflow.project import load_project
 
     with exit_codes("db.lock"):
         lock_migrations(db_settings(load_project()), on_line=_line)

@@ -35,9 +35,8 @@ def _deploying(env: str | None, task: str = "deploy", **options: Any) -> Iterato
     """The environment's deploy session, closed at the end; shipflow's errors end the task with one masked
     line and their exit code."""
     from shipflow.deploy.session import open_session
-    from shipflow.env.masking import mask
 
-    with exit_codes(task, mask):  # before the env file is read: URL passwords are still masked
+    with exit_codes(task):  # before the env file is read, shipflow's one mask still hides URL passwords
         session = open_session(env, **options)
     try:
         with exit_codes(task, session.mask):

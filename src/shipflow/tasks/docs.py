@@ -7,7 +7,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from shipflow.errors import exit_codes
-from shipflow.project import find_project_root, load_project
 
 
 @task(help={})
@@ -17,6 +16,7 @@ def build(c: Context) -> None:
     Any warning (a broken link, a page missing from the nav) fails the build.
     """
     from shipflow.docs.site import build_site
+    from shipflow.project import find_project_root
 
     with exit_codes("docs.build"):
         line = build_site(find_project_root())
@@ -27,6 +27,7 @@ def build(c: Context) -> None:
 def serve(c: Context, port: int = 8008) -> None:
     """Serve the docs on http://127.0.0.1:PORT, rebuilding on every change (Ctrl-C stops)."""
     from shipflow.docs.site import serve_site
+    from shipflow.project import find_project_root
 
     with exit_codes("docs.serve"):
         serve_site(find_project_root(), port)
@@ -40,6 +41,7 @@ def deploy(c: Context) -> None:
     refuses with exit 2. Pushes the gh-pages branch to the remote of [tool.shipflow.git] (origin).
     """
     from shipflow.docs.site import publish_site
+    from shipflow.project import load_project
 
     with exit_codes("docs.deploy"):
         line = publish_site(load_project())

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING
 from invoke.collection import Collection
 from invoke.tasks import task
 
-from shipflow.env.masking import mask
 from shipflow.errors import exit_codes
-from shipflow.project import load_project
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -29,8 +27,9 @@ def check(c: Context, env: str | None = None) -> None:
     Reports every problem at once (file:line, key, what is wrong, how to fix it); exit 2 if any.
     """
     from shipflow.env.check import check_env_files
+    from shipflow.project import load_project
 
-    with exit_codes("env.check", mask):
+    with exit_codes("env.check"):
         check_env_files(load_project(), env, os.environ, on_line=_line)
 
 
@@ -38,8 +37,9 @@ def check(c: Context, env: str | None = None) -> None:
 def show(c: Context, env: str | None = None) -> None:
     """Print each key of an environment, its value (secrets masked) and the file:line that set it."""
     from shipflow.env.check import show_environment
+    from shipflow.project import load_project
 
-    with exit_codes("env.show", mask):
+    with exit_codes("env.show"):
         show_environment(load_project(), env, os.environ, on_line=_line)
 
 

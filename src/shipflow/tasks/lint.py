@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from invoke.tasks import task
 
 from shipflow.errors import exit_codes
-from shipflow.project import load_project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -52,6 +51,7 @@ def lint(c: Context, fix: bool = False, only: list[str] | None = None, skip: lis
     Paths and extra linters come from [tool.shipflow.lint] in pyproject.toml.
     """
     from shipflow.lint import run_lint
+    from shipflow.project import load_project
 
     with exit_codes("lint"):
         project = load_project()

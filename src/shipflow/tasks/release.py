@@ -26,10 +26,9 @@ def release(c: Context, version: str = "", push: bool = False) -> None:
     is on main (under gitflow, with develop merged); no tracked file has uncommitted changes; the tag is
     free. A failed --push exits 1: the tag exists locally, push it with `git push REMOTE TAG`.
     """
-    from shipflow.env.masking import mask
     from shipflow.project import load_project
     from shipflow.release.tags import tag_release
 
-    with exit_codes("release", mask):
+    with exit_codes("release"):
         lines = tag_release(load_project(), version, push=push)
     print("\n".join(lines))

@@ -10,7 +10,6 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from shipflow.errors import exit_codes
-from shipflow.project import find_project_root
 
 if TYPE_CHECKING:
     from invoke.context import Context
@@ -33,6 +32,7 @@ def run_tests(c: Context, group: list[str] | None = None, all_groups: bool = Fal
 
     Arguments after `--` go to pytest, e.g. `inv test --group unit -- -x -k deploy`.
     """
+    from shipflow.project import find_project_root
     from shipflow.testing.runner import failure_message, run_test_suite
 
     with exit_codes("test"):
