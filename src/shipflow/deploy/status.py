@@ -10,8 +10,7 @@ from shipflow.deploy import audit, commands, health, lock
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
-    from shipflow.deploy.settings import DeploySettings, TargetSettings
-    from shipflow.hosts.base import Host
+    from shipflow.deploy.context import Deployment
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,9 @@ class StatusReport:
     last_releases: list[dict[str, str | None]]
 
 
-def status(host: Host, settings: DeploySettings, target: TargetSettings, *, last: int = 5) -> StatusReport:
+def status(d: Deployment, *, last: int = 5) -> StatusReport:
     """Everything a person asks before and after a deploy, read from the host."""
+    host, settings, target = d.host, d.settings, d.target
     state = read_state(host, settings, target)
     reports = []
     for slot_state in state.slots:

@@ -167,7 +167,7 @@ def status(c: Context, env: str | None = None, json: bool = False) -> None:
     from shipflow.deploy.status import status as read_status
 
     with _deploying(env) as session:
-        reports = [read_status(d.host, d.settings, d.target) for d in session.deployments]
+        reports = [read_status(d) for d in session.deployments]
         lines = [status_json(reports)] if json else [line for r in reports for line in status_lines(r)]
         for line in lines:
             session.line(line)
