@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support import production_target as target
 
-from shipflow.deploy.session import env_file_values, masker
+from shipflow.deploy.session import masker, release_env
 from shipflow.env.check import load_environment
 from shipflow.env.files import MAX_ENV_FILE_BYTES, EnvFileError, load_env
 from shipflow.env.masking import is_secret_key, mask, secret_values
@@ -66,7 +66,7 @@ def test_the_deploy_sessions_env_file_error_is_masked_when_raised(tmp_path: Path
         f"ENV=production\nDEBUG=false\nSECRET_KEY={CANARY}\nPORT=${{SECRET_KEY}}\n",
     )
     with pytest.raises(EnvFileError) as raised:
-        env_file_values(tmp_path, target(), SCHEMA, {})
+        release_env(tmp_path, target(), SCHEMA, {})
     assert "PORT: is not a whole number" in str(raised.value)
     assert CANARY not in str(raised.value)
 
@@ -74,7 +74,7 @@ def test_the_deploy_sessions_env_file_error_is_masked_when_raised(tmp_path: Path
 def test_a_token_in_an_env_file_from_variable_is_masked_under_any_key(tmp_path: Path) -> None:
     environ = {"PROD_ENV_FILE": f"INTERNAL_API_TOKEN={CANARY}\nENV={CANARY}\nDEBUG=false\n"}
     with pytest.raises(EnvFileError) as raised:
-        env_file_values(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ)
+        release_env(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ)
     assert "ENV: names an unknown environment" in str(raised.value)
     assert CANARY not in str(raised.value)
 
@@ -160,13 +160,13 @@ def test_env_file_from_text_is_merged_with_the_shared_file_and_named_in_errors(t
     write(tmp_path, ".env.production", "ENV=production\nDEBUG=false\n")
     environ = {"PROD_ENV_FILE": "ENV=production\nURL=http://${HOST}/\n"}
     with pytest.raises(EnvFileError) as raised:
-        env_file_values(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ)
+        release_env(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ)
     message = str(raised.value)
     assert "$PROD_ENV_FILE: DEBUG: required in production but not set" in message
     assert "envs/.env.production" not in message
 
     environ["PROD_ENV_FILE"] += "DEBUG=false\n"
-    values = env_file_values(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ).values
+    values = release_env(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ).values
     assert values == {
         "HOST": "db",
         "LOG_LEVEL": "INFO",
@@ -185,7 +185,7 @@ def test_load_environment_reads_the_own_text_instead_of_the_file(tmp_path: Path)
 
 def test_env_file_from_text_is_not_overridden_by_the_process_environment(tmp_path: Path) -> None:
     environ = {"PROD_ENV_FILE": "ENV=production\nDEBUG=false\n", "DEBUG": "true", "ENV": "test"}
-    values = env_file_values(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ).values
+    values = release_env(tmp_path, target("PROD_ENV_FILE"), SCHEMA, environ).values
     assert values == {"ENV": "production", "DEBUG": "false"}
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import production_target as target
 
-from shipflow.deploy.session import dotenv_text, env_file_values, masker
+from shipflow.deploy.session import dotenv_text, masker, release_env
 from shipflow.env.check import EnvReport, report_lines, secrets_of, show_rows, table
 from shipflow.env.files import EnvFileError, load_env
 from shipflow.env.masking import mask
@@ -93,7 +93,7 @@ def outputs(root: Path, text: str) -> list[str]:
     printed.append(hide(dotenv_text(load.values()).decode()))  # the env file a dry run shows
     for environ, from_variable in (({}, None), ({"PROD_ENV_FILE": text}, "PROD_ENV_FILE")):
         try:
-            env_file_values(root, target(from_variable), SCHEMA, environ)
+            release_env(root, target(from_variable), SCHEMA, environ)
         except EnvFileError as error:
             printed.append(str(error))
     return printed

@@ -104,7 +104,7 @@ class ReleaseEnv:
     secrets: tuple[str, ...]
 
 
-def env_file_values(
+def release_env(
     root: Path, target: TargetSettings, schema: EnvSchema, environ: Mapping[str, str]
 ) -> ReleaseEnv:
     """The env file a release gets: ``envs/.env`` < the text of ``env_file_from``'s variable when it is set
@@ -197,9 +197,9 @@ def open_session(
     if local_only and not target.is_local:
         raise SettingsError(f"target {target.name} is not local; its nginx is the server's")
     schema = env_schema(project)
-    release_env = env_file_values(project.root, target, schema, environ)
-    values = release_env.values
-    mask_secrets = masker(values, schema, extra=release_env.secrets)
+    env = release_env(project.root, target, schema, environ)
+    values = env.values
+    mask_secrets = masker(values, schema, extra=env.secrets)
     actor = Actor.current(shlex.join(["inv", *sys.argv[1:]]))
     prune = _prune_setting(project)
 

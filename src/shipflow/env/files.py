@@ -170,14 +170,6 @@ def parse_env_text(text: str, name: str) -> tuple[list[Entry], list[Problem]]:
     return entries, problems
 
 
-def read_env_file(root: Path, name: str) -> tuple[list[Entry], list[Problem]]:
-    """Read and parse one env file (``name`` relative to ``root``); problems instead of exceptions."""
-    text, problems = _read_text(root, name)
-    if text is None:
-        return [], problems
-    return parse_env_text(text, name)
-
-
 def _env_text(text: str, name: str) -> tuple[str | None, list[Problem]]:
     """An env file's text given as a string (CI: a variable's value), refused past the size limit."""
     return (None, [_too_large(name)]) if len(text) > MAX_ENV_FILE_BYTES else (text, [])
