@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from ssh_support import Sshd, start_sshd
-from support import REPO, Ran, ShipflowCli, run_shipflow_in_process
+from support import REPO, Ran, ShipflowCli, docker, run_shipflow_in_process
 
 
 @pytest.fixture
@@ -24,6 +24,15 @@ def shipflow_cli(capfd: pytest.CaptureFixture[str]) -> ShipflowCli:
         return run_shipflow_in_process(capfd, *args, cwd=cwd, env=env)
 
     return run
+
+
+@pytest.fixture
+def containers() -> Iterator[list[str]]:
+    """Names of docker containers a test starts; removed afterwards, even when the test fails."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        docker("rm", "-f", name, check=False)
 
 
 @pytest.fixture(scope="module")

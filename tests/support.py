@@ -184,6 +184,11 @@ def make_repository(root: Path, message: str = "first") -> str:
     return commit_all(root, message)
 
 
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The docker CLI, output captured as text."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
 def remove_test_images(name: str) -> None:
     """Every image of ``name`` in this machine's engine gone, whether tagged ``name:*`` or labelled
     ``shipflow.app=name`` (test clean-up; never fails)."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import REPO, commit_all, git, make_repository, remove_test_images, run_shipflow
+from support import REPO, commit_all, docker, git, make_repository, remove_test_images, run_shipflow
 
 from shipflow.hosts import LocalHost
 from shipflow.images.build import connect_docker, ensure_base_image
@@ -38,10 +38,6 @@ CMD ["ls", "-A", "/src"]
 """
 
 
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
 def image_id(reference: str) -> str:
     return docker("image", "inspect", "--format", "{{.Id}}", reference).stdout.strip()
 
@@ -59,15 +55,6 @@ def base_image() -> str:
     assert settings.base is not None
     ensure_base_image(connect_docker(), settings.base, REPO)
     return settings.base.reference
-
-
-@pytest.fixture
-def containers() -> Iterator[list[str]]:
-    """Names of containers a test creates; removed afterwards, even when the test fails."""
-    names: list[str] = []
-    yield names
-    for name in names:
-        docker("rm", "-f", name, check=False)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``python -m app``: load the settings and serve until SIGTERM."""
+"""``python -m app``: load the settings and serve with gunicorn until SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def main() -> int:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
         )
-        return serve(settings)
+        serve(settings)
     except SettingsError as error:
         print(f"service: {error}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ DEFAULT_BASE_PACKAGES = (
     "python3-psycopg2",
     "python3-dotenv",
     "python3-alembic",
+    "python3-gunicorn",
     "ca-certificates",
 )
 DEFAULT_CLEAN_TREE = ("staging", "production")
