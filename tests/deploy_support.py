@@ -166,9 +166,15 @@ class DeployProject:
 
 
 def make_project(
-    root: Path, repository: str, *, deploy_timeout: float = 20.0, migrate: str = "before-switch"
+    root: Path,
+    repository: str,
+    *,
+    deploy_timeout: float = 20.0,
+    migrate: str = "before-switch",
+    switch: str | None = None,
 ) -> DeployProject:
-    """Write a project that deploys ``repository`` images to free 127.0.0.1 ports."""
+    """Write a project that deploys ``repository`` images to free 127.0.0.1 ports; ``switch`` names how
+    traffic moves between slots ("nat" or "reload"; unset: shipflow's default for this machine)."""
 
     app = f"sfe2e-{uuid.uuid4().hex[:8]}"
     slots = (free_port(), free_port())
@@ -200,6 +206,8 @@ slots = [{slots[0]}, {slots[1]}]
 proxy_port = {proxy}
 drain_timeout = 10
 stop_timeout = 5
+switch_port = {free_port()}
+{f'switch = "{switch}"' if switch else ""}
 """
     )
     return DeployProject(root=root, app=app, proxy_url=f"http://127.0.0.1:{proxy}", slots=slots)

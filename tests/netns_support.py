@@ -315,8 +315,10 @@ def make_namespace_project(
     public_url: str,
     pyproject_extra: str = "",
     deploy_extra: str = "",
+    switch: str | None = None,
 ) -> None:
-    """A project on main, pushed to a bare origin, whose production target is ``servers``.
+    """A project on main, pushed to a bare origin, whose production target is ``servers`` (``switch``: how
+    traffic moves there; unset, the NAT switch, as the servers run as root).
 
     They share every setting (as servers of one target do); ``folder/user_ed25519`` is the deployer's key.
     """
@@ -336,6 +338,7 @@ def make_namespace_project(
         nginx_pid_file=first.nginx_prefix / "nginx.pid",
         public_url=public_url,
         top_level=deploy_extra,
+        switch=switch,
     )
     write_project(root, repository, target, pyproject_extra=pyproject_extra)
     commit_on_main_and_push(root, folder / "origin.git", f"a project deployed to {len(servers)} server(s)")

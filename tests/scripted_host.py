@@ -9,18 +9,46 @@ fails the test.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands
+from shipflow.deploy import commands, nat
+from shipflow.deploy.commands import Release
+from shipflow.deploy.context import Deployment
+from shipflow.deploy.lock import Actor
+from shipflow.deploy.settings import load_deploy_settings
+from shipflow.hosts import DryRunHost
 from shipflow.hosts.base import CommandResult
+from shipflow.report import Reporter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from shipflow.deploy.settings import TargetSettings
+
+SETTINGS = """\
+app = "demo"
+migrate = "off"
+
+[health]
+deploy_timeout = 0.3
+
+[targets.local]
+slots = [18000, 18001]
+proxy_port = 18080
+switch_port = 18090
+drain_timeout = 2
+"""
+"""The project the scripted server is deployed from: local target, slots 18000 (blue) and 18001 (green)."""
+RELEASES = {
+    name: Release(image=f"demo:{name}", sha=f"{name}{'0' * 38}", version=name) for name in ("v1", "v2", "v3")
+}
 
 
 class Killed(BaseException):
@@ -54,6 +82,9 @@ class ScriptedHost:
     ran: list[tuple[str, ...]] = field(default_factory=list)
     nginx_reloads: int = 0
     dead: bool = False
+    nat_permitted: bool = True  # the deploying user may change the NAT table (root)
+    nat_rules: dict[str, int] = field(default_factory=dict)  # the kernel's chains: name -> DNAT port
+    open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -97,8 +128,12 @@ class ScriptedHost:
     # --- what a test looks at -------------------------------------------------------------------
 
     def routed_port(self) -> int | None:
+        """The slot port new connections through nginx reach: the include's, or the NAT rule's."""
         text = self.files.get(self.target.upstream_path)
-        return commands.routed_port(text.decode()) if text is not None else None
+        port = commands.routed_port(text.decode()) if text is not None else None
+        if port is not None and port == self.target.switch_port:
+            return next(iter(self.nat_rules.values()), None)
+        return port
 
     def serving_image(self) -> str | None:
         port = self.routed_port()
@@ -167,7 +202,42 @@ class ScriptedHost:
             return (0, "") if path == "4242" else (1, "")
         if argv == tuple(commands.worker_pids(4242)) or argv[:3] == ("ps", "-o", "pid="):
             return 0, ""
+        if argv[0] == nat.NFT:
+            return self._nft(argv, stdin)
+        if argv[:3] == ("sudo", "-n", nat.NFT):
+            return (1, "") if not self.nat_permitted else self._nft(argv[2:], stdin)
+        if argv == tuple(commands.nginx_stop(target)):
+            self.files.pop(target.nginx_pid_file, None)
+            return 0, ""
+        if argv[0] == "ss":
+            port = int(argv[-1].split(":")[1].split()[0])
+            assert argv == tuple(nat.established_to(port))
+            count = self.open_connections.pop(port, 0)  # they finish while the drain waits
+            return 0, "".join(f"0 0 127.0.0.1:{port} 127.0.0.1:4{i:04d}\n" for i in range(count))
         raise AssertionError(f"the scripted host does not know {argv}")
+
+    def _nft(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
+        """nftables as far as the switch uses it: a rule set file is one transaction."""
+        if not self.nat_permitted:
+            return 1, ""
+        if argv == tuple(nat.can_use(())):
+            return 0, ""
+        if argv[:3] == ("nft", "list", "chain"):
+            port = self.nat_rules.get(argv[-1])
+            if port is None:
+                return 1, ""
+            return 0, f"ip daddr 127.0.0.1 tcp dport {self.target.switch_port} dnat to 127.0.0.1:{port}\n"
+        assert argv == tuple(nat.apply(())), argv
+        text = (stdin or b"").decode()
+        chain = re.search(r"chain ip shipflow (\S+)", text)
+        assert chain is not None, text
+        if f"delete chain ip shipflow {chain.group(1)}" in text:
+            self.nat_rules.pop(chain.group(1), None)
+        else:
+            port = nat.routed_port(text, self.target.switch_port)
+            assert port is not None, text
+            self.nat_rules[chain.group(1)] = port
+        return 0, ""
 
     def _docker(self, argv: tuple[str, ...]) -> tuple[int, str]:
         reference = argv[-1]
@@ -219,13 +289,53 @@ class ScriptedHost:
     def _curl(self, argv: tuple[str, ...]) -> tuple[int, str]:
         url = argv[-1]
         if url.startswith(self.target.public_url):
-            port = self.routed_port()
+            text = self.files.get(self.target.upstream_path)
+            nginx_to = commands.routed_port(text.decode()) if text is not None else None  # $upstream_addr
             serving = self.serving_image()
-            if port is None or serving is None or serving in self.unhealthy:
+            if nginx_to is None or serving is None or serving in self.unhealthy:
                 return 0, "\n502"
-            return 0, f"HTTP/1.1 200 OK\r\n{commands.UPSTREAM_HEADER}: 127.0.0.1:{port}\r\n\r\nok\n200"
+            return 0, f"HTTP/1.1 200 OK\r\n{commands.UPSTREAM_HEADER}: 127.0.0.1:{nginx_to}\r\n\r\nok\n200"
         port = int(re.match(r"http://127\.0\.0\.1:(\d+)/", url).group(1))  # type: ignore[union-attr]
         running = [c for c in self.containers.values() if c.port == port and c.running]
         if not running or running[0].image in self.unhealthy:
             return 0, "\n000"
         return 0, "ok\n200"
+
+
+def labels_of(release: Release) -> dict[str, str]:
+    return {
+        "org.opencontainers.image.revision": release.sha,
+        "org.opencontainers.image.version": release.version,
+    }
+
+
+def make_host(root: Path, extra: str = "") -> ScriptedHost:
+    """A scripted server holding every release of :data:`RELEASES`, for the project in ``root`` whose
+    settings are :data:`SETTINGS` plus ``extra`` lines for its local target (written again each call)."""
+    (root / "deploy").mkdir(exist_ok=True)
+    (root / "deploy" / "deploy.toml").write_text(SETTINGS + extra)
+    target = load_deploy_settings(root, {}).target("local")
+    return ScriptedHost(target, {release.image: labels_of(release) for release in RELEASES.values()})
+
+
+def deployment(host: ScriptedHost, *, pid: int | None = None, dry_run: bool = False) -> Deployment:
+    """One run against ``host``, its settings read again as each run reads them (output kept in memory)."""
+    settings = load_deploy_settings(Path(host.target.state_dir).parent.parent, {})
+    reporter = Reporter(stream=io.StringIO())
+    actor = Actor(
+        "dev", socket.gethostname(), pid or os.getpid(), "inv deploy.local", "2026-12-01T00:00:00+00:00"
+    )
+    return Deployment(
+        settings=settings,
+        target=settings.target(host.target.name),
+        host=DryRunHost(host, reporter) if dry_run else host,
+        reporter=reporter,
+        actor=actor,
+        env_file=b'SECRET_KEY="canary"\n',
+    )
+
+
+def output(d: Deployment) -> str:
+    stream = d.reporter.stream
+    assert isinstance(stream, io.StringIO)
+    return stream.getvalue()

@@ -159,6 +159,8 @@ http {{
         listen {listen};
         location / {{
             proxy_pass http://{app}_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             add_header X-Shipflow-Upstream $upstream_addr always;
         }}
     }}
@@ -237,6 +239,8 @@ def production_toml(
     public_url: str,
     deploy_timeout: int = 30,
     top_level: str = "",
+    switch_port: int | None = None,
+    switch: str | None = None,
 ) -> str:
     """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE."""
     quoted_hosts = ", ".join(f'"{host}"' for host in hosts)
@@ -265,6 +269,8 @@ public_url = "{public_url}"
 env_file_from = "PROD_ENV_FILE"
 drain_timeout = 10
 stop_timeout = 5
+{f"switch_port = {switch_port}" if switch_port else ""}
+{f'switch = "{switch}"' if switch else ""}
 """
 
 
@@ -297,6 +303,7 @@ def make_remote_project(root: Path, server: Path, sshd: Sshd, repository: str) -
         known_hosts=known_hosts,
         app_dir=app_dir,
         slots=slots,
+        switch_port=free_port(),  # a server sharing this machine's network: never a port in use
         upstream_path=nginx.upstream_path,
         nginx_argv=list(nginx.argv),
         nginx_pid_file=nginx.prefix / "nginx.pid",

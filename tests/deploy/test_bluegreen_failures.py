@@ -5,83 +5,24 @@ containers exist, the upstream file, the audit log and the lock."""
 
 from __future__ import annotations
 
-import io
-import os
-import socket
 from pathlib import Path
 
 import pytest
-from scripted_host import Killed, ScriptedHost
+from scripted_host import RELEASES, Killed, ScriptedHost, deployment, make_host, output
 
 from shipflow.deploy import audit, bluegreen, commands
-from shipflow.deploy.commands import Release
-from shipflow.deploy.context import DeployFailed, Deployment
-from shipflow.deploy.lock import Actor
+from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.proxy import SwitchFailed
-from shipflow.deploy.settings import TargetSettings, load_deploy_settings
-from shipflow.hosts import DryRunHost
 from shipflow.hosts.base import CommandResult
-from shipflow.report import Reporter
 
 pytestmark = pytest.mark.unit
 
-SETTINGS = """\
-app = "demo"
-migrate = "off"
-
-[health]
-deploy_timeout = 0.3
-
-[targets.local]
-slots = [18000, 18001]
-proxy_port = 18080
-"""
-RELEASES = {
-    name: Release(image=f"demo:{name}", sha=f"{name}{'0' * 38}", version=name) for name in ("v1", "v2", "v3")
-}
 DEAD_PID = 2**22 + 7  # above Linux's pid_max: never a live process
 
 
-def labels_of(release: Release) -> dict[str, str]:
-    return {
-        "org.opencontainers.image.revision": release.sha,
-        "org.opencontainers.image.version": release.version,
-    }
-
-
 @pytest.fixture
-def target(tmp_path: Path) -> TargetSettings:
-    (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "deploy.toml").write_text(SETTINGS)
-    return load_deploy_settings(tmp_path, {}).target("local")
-
-
-@pytest.fixture
-def host(target: TargetSettings) -> ScriptedHost:
-    return ScriptedHost(target, {release.image: labels_of(release) for release in RELEASES.values()})
-
-
-def deployment(host: ScriptedHost, *, pid: int | None = None, dry_run: bool = False) -> Deployment:
-    root = Path(host.target.state_dir).parent.parent
-    settings = load_deploy_settings(root, {})
-    reporter = Reporter(stream=io.StringIO())
-    actor = Actor(
-        "dev", socket.gethostname(), pid or os.getpid(), "inv deploy.local", "2026-12-01T00:00:00+00:00"
-    )
-    return Deployment(
-        settings=settings,
-        target=host.target,
-        host=DryRunHost(host, reporter) if dry_run else host,
-        reporter=reporter,
-        actor=actor,
-        env_file=b'SECRET_KEY="canary"\n',
-    )
-
-
-def output(d: Deployment) -> str:
-    stream = d.reporter.stream
-    assert isinstance(stream, io.StringIO)
-    return stream.getvalue()
+def host(tmp_path: Path) -> ScriptedHost:
+    return make_host(tmp_path)
 
 
 def records(host: ScriptedHost) -> list[audit.AuditRecord]:
@@ -127,8 +68,9 @@ def test_a_candidate_that_never_gets_healthy_is_removed_and_its_slot_given_back(
 
 
 def test_nginx_rejecting_the_new_upstream_restores_the_file_and_removes_the_candidate(
-    host: ScriptedHost,
+    tmp_path: Path,
 ) -> None:
+    host = make_host(tmp_path, 'switch = "reload"\n')
     bluegreen.deploy(deployment(host), RELEASES["v1"])
     upstream = host.files[host.target.upstream_path]
     host.fail[host.target.nginx_test] = CommandResult((), 1, "", "nginx: [emerg] unexpected end of file")

@@ -23,7 +23,7 @@ from deploy_support import (
 )
 from support import user_environ
 
-from shipflow.testing.loadgen import LoadGenerator, LoadResult
+from shipflow.testing.loadgen import KEEPALIVE, LoadGenerator, LoadResult, missing_writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs("docker", "nginx")]
 
@@ -185,6 +185,69 @@ def kill_deploy_at(project: DeployProject, release: ServiceRelease, step: str) -
             break
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+
+
+def test_keep_alive_clients_lose_no_request_and_no_write_through_every_kind_of_switch(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    """One continuous load, as browsers and pooled clients send it (persistent connections beside new
+    ones, reads and writes), through a deploy, a rollback, a deploy that never gets healthy, and a deploy
+    killed half-way then run again."""
+    v1, v2 = releases["v1"], releases["v2"]
+    deployed(project, v1)
+    with LoadGenerator(
+        f"{project.proxy_url}/", workers=4, keepalive_workers=4, write_share=0.2, max_seconds=600
+    ) as load:
+        time.sleep(0.5)
+        codes = [
+            project.deploy(v2).returncode,
+            project.shipflow("deploy.rollback", "--env", "local").returncode,
+            project.deploy(releases["broken"]).returncode,
+        ]
+        kill_deploy_at(project, v2, "health")
+        again = project.deploy(v2)
+        time.sleep(0.5)
+
+    assert codes == [0, 0, 1] and again.returncode == 0, again.stdout + again.stderr
+    assert "switch" in again.stdout and "no nginx reload" in again.stdout
+    result = load.result
+    assert result.failed == 0, result.failures
+    assert result.modes[KEEPALIVE].requests > 1000 and result.served_by[v1.sha] and result.served_by[v2.sha]
+    assert len(result.acknowledged_writes) > 100
+    assert missing_writes(f"{project.proxy_url}/", result.acknowledged_writes) == []
+    assert project.served_sha() == v2.sha
+
+
+def test_a_traffic_rule_lost_to_a_firewall_flush_is_reported_and_repaired(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+    deployed(project, releases["v2"])
+    chain = [part for part in nat_chains() if project.app.replace("-", "_") in part]
+    assert len(chain) == 1, nat_chains()
+    record = project.root / ".shipflow" / "local" / "switch.nft"
+    subprocess.run(["nft", "delete", "chain", "ip", "shipflow", chain[0]], check=True)
+
+    status = project.shipflow("deploy.status", "--env", "local", "--json")
+    switch = json.loads(status.stdout)["switch"]
+    assert (switch["live_slot"], switch["recorded_slot"]) == (None, "green")
+    assert "inv deploy.repair --env local" in switch["problem"]
+
+    repaired = project.shipflow("deploy.repair", "--env", "local")
+    assert repaired.returncode == 0 and "restored the traffic rule" in repaired.stdout
+    assert project.served_sha() == releases["v2"].sha
+
+    # What the server's boot unit and an nftables.conf include run: the record, applied as it is.
+    subprocess.run(["nft", "delete", "chain", "ip", "shipflow", chain[0]], check=True)
+    include = project.root / "firewall.nft"
+    include.write_text(f'include "{record.parent}/*.nft"\n')
+    subprocess.run(["nft", "-f", str(include)], check=True)
+    assert project.served_sha() == releases["v2"].sha
+
+
+def nat_chains() -> list[str]:
+    listed = subprocess.run(["nft", "list", "table", "ip", "shipflow"], capture_output=True, text=True)
+    return [line.split()[1] for line in listed.stdout.splitlines() if line.strip().startswith("chain ")]
 
 
 def test_a_deploy_killed_in_the_middle_converges_when_run_again(

@@ -122,9 +122,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             balancer.upstream_path.write_text(f"upstream {APP}_backend {{\n{servers}}}\n")
             subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
             root = folder / "project"
+            # The reload switch: a server whose nginx config breaks must refuse its switch (`nginx -t`),
+            # which is the failure this rollout stops at. The NAT switch never touches nginx; the other
+            # server tests (test_deploy_ssh_head.py) deploy with it.
             make_namespace_project(
-                root, folder, [a, b], app=APP, repository=REPOSITORY, public_url=balancer.url
-            )
+                root, folder, [a, b], app=APP, repository=REPOSITORY, public_url=balancer.url,
+                switch="reload",
+            )  # fmt: skip
             yield Fleet(root, a, b, balancer)
     finally:
         balancer.stop()

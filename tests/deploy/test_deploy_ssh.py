@@ -33,7 +33,7 @@ from ssh_support import (
 )
 from support import remove_test_images
 
-from shipflow.testing.loadgen import LoadGenerator
+from shipflow.testing.loadgen import KEEPALIVE, LoadGenerator
 
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
 
@@ -100,7 +100,7 @@ def test_prod_deploy_over_ssh_sends_the_image_once_switches_under_load_and_audit
     assert "already serving v1" in again.stdout
     assert "sending" not in again.stdout and "sent " not in again.stdout
 
-    with LoadGenerator(f"{project.nginx.url}/", workers=4, max_seconds=180) as load:
+    with LoadGenerator(f"{project.nginx.url}/", workers=4, keepalive_workers=4, max_seconds=180) as load:
         time.sleep(0.5)
         started = time.monotonic()
         switched = ship(project, v2)
@@ -110,13 +110,16 @@ def test_prod_deploy_over_ssh_sends_the_image_once_switches_under_load_and_audit
     assert switched.returncode == 0, switched.stdout + switched.stderr
     print(f"remote deploy of v2 with the transfer: {took:.1f}s")
     assert "sent " in switched.stdout
+    assert "no nginx reload" in switched.stdout  # root on the server: the NAT switch
     assert load.result.failed == 0, load.result.failures
+    assert load.result.modes[KEEPALIVE].requests > 0
     assert load.result.served_by[v1_sha] > 0 and load.result.served_by[v2_sha] > 0
     assert served_sha(project) == v2_sha
     status = json.loads(project.shipflow("deploy.status", "--env", "production", "--json").stdout)
     assert status["host"] == host and status["release"]["sha"] == v2_sha
+    assert status["switch"]["kind"] == "nat" and status["switch"]["live_slot"] == status["active_slot"]
 
-    with LoadGenerator(f"{project.nginx.url}/", workers=4, max_seconds=120) as load:
+    with LoadGenerator(f"{project.nginx.url}/", workers=4, keepalive_workers=4, max_seconds=120) as load:
         time.sleep(0.5)
         back = project.shipflow("deploy.rollback", "--env", "production")
         time.sleep(0.5)

@@ -28,7 +28,7 @@ from registry_support import registry_on
 from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
 from support import REPO, git, remove_test_images, run_shipflow, user_environ
 
-from shipflow.testing.loadgen import LoadGenerator
+from shipflow.testing.loadgen import KEEPALIVE, LoadGenerator
 
 pytestmark = [
     pytest.mark.ssh,
@@ -161,7 +161,7 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
 
     (shipped.root / "CHANGES.md").write_text("A second release.\n")
     second_sha = shipped.commit_and_push("a second release")
-    with LoadGenerator(f"{shipped.balancer.url}/", workers=4, max_seconds=180) as load:
+    with LoadGenerator(f"{shipped.balancer.url}/", workers=4, keepalive_workers=4, max_seconds=180) as load:
         time.sleep(0.5)
         started = time.monotonic()
         switched = shipped.shipflow("deploy.prod", "--yes")
@@ -172,7 +172,9 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
     print(f"build, transfer and switch of a new commit under load: {took:.1f}s")
     assert f"is not on {shipped.host}: streaming it over ssh" in switched.stdout
     assert local_image_id(f"{REPOSITORY}:{second_sha}") in server.image_ids()
+    assert "no nginx reload" in switched.stdout  # the server's own NAT table, in its network namespace
     assert load.result.failed == 0, load.result.failures
+    assert load.result.modes[KEEPALIVE].requests > 0
     assert load.result.served_by[first_sha] > 0 and load.result.served_by[second_sha] > 0
     assert shipped.served_sha() == second_sha
 

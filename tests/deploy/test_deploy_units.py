@@ -194,7 +194,7 @@ def test_docker_run_publishes_on_loopback_and_mounts_the_env_file(settings: Depl
 
 def test_the_upstream_file_names_the_slot_and_is_read_back(settings: DeploySettings) -> None:
     template = "upstream {{ app }}_backend {\n    server 127.0.0.1:{{port}};\n}\n"
-    text = commands.upstream_conf(template, settings, Slot("green", 18001), source="t")
+    text = commands.upstream_conf(template, settings, 18001, source="t")
     assert "upstream demo_backend" in text
     assert commands.routed_port(text) == 18001
     assert commands.slot_for_port(settings.target("local"), 18001) == Slot("green", 18001)
@@ -204,7 +204,7 @@ def test_an_unknown_template_placeholder_is_named(settings: DeploySettings) -> N
     with pytest.raises(
         SettingsError, match=r"upstream.tmpl: unknown placeholder \{\{ host \}\} \(known: app, port\)"
     ):
-        commands.upstream_conf("server {{ host }};", settings, Slot("blue", 1), source="upstream.tmpl")
+        commands.upstream_conf("server {{ host }};", settings, 1, source="upstream.tmpl")
 
 
 def test_probe_output_is_parsed_to_status_and_body() -> None:

@@ -1,10 +1,10 @@
-"""The blue-green switch on one host: lock -> read state -> image -> aside -> env file -> migrate -> hooks ->
-start the candidate -> health gate -> switch nginx -> verify -> drain -> stop the old slot (kept for
-rollback) -> prune -> audit -> unlock.
+"""The blue-green switch on one host: lock -> read state (a lost NAT rule restored) -> image -> aside ->
+env file -> migrate -> hooks -> start the candidate -> health gate -> switch traffic -> verify -> drain ->
+stop the old slot (kept for rollback) -> prune -> audit -> unlock.
 
 Every step reads the host's truth first, so running the same command again after a crash converges.
 A failure before the switch removes the candidate and puts back the release it had set aside; a failure at
-the verify step restores the previous upstream, so the previous release keeps serving.
+the verify step routes traffic as before (rule and upstream), so the previous release keeps serving.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shipflow.deploy import audit, commands, health, lock, migration, proxy, smoke, transfer
+from shipflow.deploy import audit, commands, health, lock, migration, nat, proxy, smoke, traffic, transfer
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from shipflow.deploy.context import Deployment
+    from shipflow.deploy.traffic import Switched, SwitchState
 
 VERIFY_SECONDS = 10.0
 
@@ -72,7 +73,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a deploy or rollback did; ``cutover_s`` runs from health passed to nginx serving it."""
+    """What a deploy or rollback did; ``cutover_s`` runs from health passed to the new slot serving through
+    nginx (for nat, the rule in force)."""
 
     action: str
     release: Release
@@ -195,6 +197,8 @@ def _undo_candidate(
     """After a failure: a kept release (a rollback's) is only stopped; a new candidate is removed, and the
     release it had moved aside (``moved``) gets its slot back, env file included."""
     container = candidate.container
+    if started or kept_release:
+        _best_effort(d, f"drain {container}", lambda: _let_connections_finish(d, candidate.slot))
     if kept_release:
         _best_effort(d, f"stop {container}", lambda: d.run(commands.stop_container(container, 0)))
         return
@@ -204,10 +208,18 @@ def _undo_candidate(
         _best_effort(d, f"put {container} back", lambda: _put_back(d, candidate.slot, container))
 
 
+def _let_connections_finish(d: Deployment, slot: Slot) -> None:
+    """Before a slot that may have served (a switch undone, a deploy killed after its switch) is stopped:
+    whatever connections it holds finish first, so that stopping it cuts no request."""
+    if not d.host.rehearses:
+        traffic.drain_connections(d.host, slot.port, d.target.drain_timeout)
+
+
 def _step_aside(d: Deployment, slot: Slot, state: SlotState) -> None:
     """The slot's older release makes room rather than being removed, so that a failed deploy can put it
     back and a rollback afterwards still finds its container (and its env file)."""
     if state.running:
+        _let_connections_finish(d, slot)
         d.run(commands.stop_container(state.container, d.target.stop_timeout))
     env_file = commands.env_file_path(d.target, slot)
     d.run(commands.move_file_if_present(env_file, commands.aside_env_file_path(d.target, slot)))
@@ -238,7 +250,8 @@ def _settle_asides(d: Deployment, state: HostState) -> HostState:
         if state.active == slot_state.slot:  # the new release switched: the older one is not kept
             _drop_aside(d, slot_state.slot, slot_state.container)
             continue
-        if slot_state.exists:  # the candidate that never switched
+        if slot_state.exists:  # the candidate that never switched (or whose switch was undone)
+            _let_connections_finish(d, slot_state.slot)
             d.run(commands.remove_container(slot_state.container))
         _put_back(d, slot_state.slot, slot_state.container)
         d.reporter.line(f"  put {slot_state.container} back from an unfinished deploy")
@@ -270,12 +283,15 @@ def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) ->
     )
 
 
-def _verify(d: Deployment, slot: Slot) -> None:
-    """Ask nginx itself until the new slot answers (a reload takes effect asynchronously)."""
+def _verify(d: Deployment, slot: Slot, switch: SwitchState) -> float:
+    """Ask nginx itself until the new slot answers (a reload takes effect asynchronously); with the NAT
+    switch nginx names the switch's port, so the kernel's rule is read back too. Returns when (monotonic)
+    the new slot answered through nginx."""
     url = f"{d.target.public_url.rstrip('/')}{d.settings.health.path}"
     if d.host.rehearses:
         d.reporter.line(f"  would check {url} answers 200 from 127.0.0.1:{slot.port}")
-        return
+        return time.monotonic()
+    routed_to = d.target.switch_port if switch.kind == "nat" else slot.port
     deadline = time.monotonic() + VERIFY_SECONDS
     status, text = 0, ""
     while time.monotonic() < deadline:
@@ -287,41 +303,76 @@ def _verify(d: Deployment, slot: Slot) -> None:
             for line in text.splitlines()
             if line.lower().startswith(UPSTREAM_HEADER.lower() + ":")
         ]
-        if status == 200 and (not routed or routed[0].endswith(f":{slot.port}")):
-            return
+        if status == 200 and (not routed or routed[0].endswith(f":{routed_to}")):
+            serving_at = time.monotonic()
+            if switch.kind == "nat":
+                _check_rule(d, slot, switch)
+            return serving_at
         time.sleep(0.05)
     raise HostError(
         f"{url} did not answer 200 from slot {slot.name} within {VERIFY_SECONDS:g} s (last: {status})"
     )
 
 
-def _switch_verify(d: Deployment, slot: Slot) -> proxy.Switched:
-    """Switch nginx to ``slot`` and verify; on a failed verify put the previous upstream back."""
-    with d.reporter.step("switch", f"nginx -> {slot.name} (127.0.0.1:{slot.port})"):
-        switched = proxy.switch(d.host, d.settings, d.target, slot)
+def _check_rule(d: Deployment, slot: Slot, switch: SwitchState) -> None:
+    listed = d.host.query(nat.list_chain(switch.sudo, d.settings.app, d.target)).stdout
+    live = nat.routed_port(listed, d.target.switch_port)
+    if live != slot.port:
+        raise HostError(f"the NAT rule on {d.host.name} sends new connections to {live}, not {slot.port}")
+
+
+def _prepare_front(d: Deployment, switch: SwitchState, serving: Slot | None) -> None:
+    """With the NAT switch: nginx routes through the switch's port before the cutover begins."""
+    if traffic.front_ready(d.host, d.settings, d.target, switch):
+        return
+    with d.reporter.step("front", f"nginx -> 127.0.0.1:{d.target.switch_port} (the NAT switch), once"):
+        traffic.prepare(d.host, d.settings, d.target, switch, serving)
+
+
+def _switch_line(d: Deployment, slot: Slot, switch: SwitchState) -> str:
+    to = f"{slot.name} (127.0.0.1:{slot.port})"
+    if switch.kind == "nat":
+        return f"nat 127.0.0.1:{d.target.switch_port} -> {to}, no nginx reload"
+    return f"nginx reload -> {to}"
+
+
+def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Switched, float]:
+    """Move new connections to ``slot`` and verify; on a failed verify route as before. Returns the switch
+    done and when the new slot began to serve through nginx: for nat, the moment the rule was in force
+    (every connection nginx opens from then on reaches the slot; the verify follows); after a reload,
+    the moment nginx was first seen answering from the slot (a reload takes effect asynchronously)."""
+    with d.reporter.step("switch", _switch_line(d, slot, switch)):
+        switched = traffic.switch_to(d.host, d.settings, d.target, switch, slot)
+    in_force = time.monotonic()
     try:
         with d.reporter.step("verify", f"through {d.target.public_url}"):
-            _verify(d, slot)
+            answered = _verify(d, slot, switch)
+            traffic.commit(d.host, d.target, switched)
     except BaseException:
-        previous = switched.previous_text
-        if previous is not None:
-
-            def restore() -> None:
-                d.host.write_file(d.target.upstream_path, previous.encode())
-                d.run(list(d.target.nginx_reload))
-
-            _best_effort(d, "put the previous upstream back", restore)
+        _best_effort(
+            d,
+            "route traffic as before",
+            lambda: traffic.undo(d.host, d.settings, d.target, switch, switched),
+        )
         raise
-    return switched
+    return switched, in_force if switched.kind == "nat" else answered
 
 
-def _drain_and_stop(d: Deployment, switched: proxy.Switched, old: SlotState | None) -> None:
+def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> None:
+    """Let the old slot finish: nginx's pre-reload workers (after a reload) and every connection still
+    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully."""
+    timeout = d.target.drain_timeout
     if d.host.rehearses:
-        d.reporter.line(f"  would wait for nginx's old workers (at most {d.target.drain_timeout:g} s)")
-    else:
+        d.reporter.line(f"  would wait for the old slot's open connections (at most {timeout:g} s)")
+    elif switched.old_workers:
         with d.reporter.step("drain", f"{len(switched.old_workers)} old nginx workers"):
-            if not proxy.drain(d.host, switched.old_workers, d.target.drain_timeout):
-                d.reporter.line(f"  warning: old nginx workers still busy after {d.target.drain_timeout:g} s")
+            if not proxy.drain(d.host, switched.old_workers, timeout):
+                d.reporter.line(f"  warning: old nginx workers still busy after {timeout:g} s")
+    if old is not None and old.running and not d.host.rehearses:
+        with d.reporter.step("drain", f"connections to {old.slot.name} (127.0.0.1:{old.slot.port})"):
+            remaining = traffic.drain_connections(d.host, old.slot.port, timeout)
+            if remaining:
+                d.reporter.line(f"  warning: {remaining} connection(s) still open after {timeout:g} s")
     if old is not None and old.running:
         with d.reporter.step("stop old", f"{old.container} (kept for rollback)"):
             d.run(commands.stop_container(old.container, d.target.stop_timeout))
@@ -355,6 +406,7 @@ def _activate(
     *,
     reuse_container: bool,
     record: RunRecord,
+    switch: SwitchState,
     delivery: Delivery | None = None,
     migrate: bool = False,
 ) -> _Activation:
@@ -378,14 +430,15 @@ def _activate(
         elif not candidate.running:
             with d.reporter.step("start", f"{candidate.container} (existing container)"):
                 d.run(commands.start_container(candidate.container))
+        _prepare_front(d, switch, old.slot if old else None)
         with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
             passed = _health_gate(d, slot, release, candidate.container)
         healthy_at = time.monotonic()
-        switched = _switch_verify(d, slot)
+        switched, serving_at = _switch_verify(d, slot, switch)
     except BaseException:
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
-    cutover = time.monotonic() - healthy_at
+    cutover = serving_at - healthy_at
     _drain_and_stop(d, switched, old)
     if moved:
         _drop_aside(d, slot, candidate.container)
@@ -395,10 +448,15 @@ def _activate(
 # --- under the lock, recorded -----------------------------------------------------------------------
 
 
-def _locked(d: Deployment, action: str, record: RunRecord, body: Callable[[HostState], Outcome]) -> Outcome:
+def _locked(
+    d: Deployment, action: str, record: RunRecord, body: Callable[[HostState, SwitchState], Outcome]
+) -> Outcome:
     """Run ``body`` under the host lock and record the result in the audit log, whatever it is."""
     lock_file = commands.lock_path(d.target)
     started = time.monotonic()
+    switch = traffic.read_switch(d.host, d.settings, d.target)  # a refusal comes before any change
+    if switch.warning:
+        d.reporter.line(f"  warning: {switch.warning}")
     if d.host.rehearses:
         d.reporter.line(f"  would lock {d.host.name}:{lock_file}")
     else:
@@ -409,8 +467,9 @@ def _locked(d: Deployment, action: str, record: RunRecord, body: Callable[[HostS
     state: HostState | None = None
     try:
         with d.reporter.step("read state"):
+            _restore_switch(d, switch)
             state = _settle_asides(d, read_state(d.host, d.settings, d.target))
-        outcome = body(state)
+        outcome = body(state, switch)
     except BaseException as error:
         detail = str(error) or type(error).__name__
         _best_effort(
@@ -425,6 +484,17 @@ def _locked(d: Deployment, action: str, record: RunRecord, body: Callable[[HostS
     finally:
         _unlock(d, lock_file)
     return outcome
+
+
+def _restore_switch(d: Deployment, switch: SwitchState) -> None:
+    """A recorded NAT rule the kernel lost (a reboot, a flush, a switch killed half-way) comes back first,
+    so the slot the record names serves again before anything else changes."""
+    if traffic.restore(d.host, d.target, switch):
+        where = commands.slot_for_port(d.target, switch.recorded_port or 0)
+        d.reporter.line(
+            f"  restored the traffic rule to {where.name if where else switch.recorded_port} from "
+            f"{commands.switch_record_path(d.target)} (the kernel had lost it)"
+        )
 
 
 def _unlock(d: Deployment, lock_file: str) -> None:
@@ -463,12 +533,19 @@ def _record(
 
 
 def _converge_active(
-    d: Deployment, state: HostState, active: SlotState, release: Release, action: str, record: RunRecord
+    d: Deployment,
+    state: HostState,
+    active: SlotState,
+    release: Release,
+    action: str,
+    record: RunRecord,
+    switch: SwitchState,
 ) -> Outcome:
     """``release`` already runs in the active slot: re-apply the switch and stop the other slot."""
     d.reporter.line(f"  {_short(active.sha)} already serves from {active.slot.name}; converging")
     started = time.monotonic()
-    switched = _switch_verify(d, active.slot)
+    _prepare_front(d, switch, active.slot)
+    switched, _ = _switch_verify(d, active.slot, switch)
     _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
     return Outcome(action, release, active.slot, None, False, time.monotonic() - started, record=record)
 
@@ -518,15 +595,16 @@ def deploy(d: Deployment, release: Release, delivery: Delivery | None = None) ->
     """
     record = RunRecord(forced=delivery.forced if delivery else ())
 
-    def body(state: HostState) -> Outcome:
+    def body(state: HostState, switch: SwitchState) -> Outcome:
         started = time.monotonic()
         active = state.active_state
         if active is not None and active.running and active.sha == release.sha:
-            return _converge_active(d, state, active, release, "deploy", record)
+            return _converge_active(d, state, active, release, "deploy", record, switch)
         slot = commands.other_slot(d.target, active.slot) if active else commands.slots_of(d.target)[0]
         activation = _activate(
-            d, state, slot, release, reuse_container=False, record=record, delivery=delivery, migrate=True
-        )
+            d, state, slot, release,
+            reuse_container=False, record=record, switch=switch, delivery=delivery, migrate=True,
+        )  # fmt: skip
         if delivery is not None and delivery.smoke and not d.host.rehearses:
             _smoke(d, release, record)
         _prune_images(d, release)
@@ -544,7 +622,7 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
     """Back to the previous release: its kept container when it exists (instant), else its image."""
     record = RunRecord()
 
-    def body(state: HostState) -> Outcome:
+    def body(state: HostState, switch: SwitchState) -> Outcome:
         started = time.monotonic()
         active = state.active_state
         if (
@@ -563,13 +641,14 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         choice = choose_rollback(d, state, to, image_repository)
         release = choice.release
         if active is not None and active.running and active.sha == release.sha:
-            return _converge_active(d, state, active, release, "rollback", record)
+            return _converge_active(d, state, active, release, "rollback", record, switch)
         d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
         if active is not None and d.settings.migrate != "off" and not d.host.rehearses:
             _warn_schema_change(d, active, release, choice.labels, record)
         activation = _activate(
-            d, state, choice.slot, release, reuse_container=choice.reuse_container, record=record
-        )
+            d, state, choice.slot, release,
+            reuse_container=choice.reuse_container, record=record, switch=switch,
+        )  # fmt: skip
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(

@@ -143,6 +143,11 @@ def audit_log_path(target: TargetSettings) -> str:
     return f"{target.state_dir}/audit.log"
 
 
+def switch_record_path(target: TargetSettings) -> str:
+    """The NAT rule set of the live slot, kept on the host so that it can be restored (nft -f)."""
+    return f"{target.state_dir}/switch.nft"
+
+
 def lock_path(target: TargetSettings) -> str:
     return f"{target.state_dir}/deploy.lock"
 
@@ -315,9 +320,9 @@ def parse_probe(stdout: str) -> tuple[int, str]:
     return (int(status) if status.strip().isdigit() else 0), body
 
 
-def upstream_conf(template: str, settings: DeploySettings, slot: Slot, *, source: str) -> str:
-    """The nginx upstream include, routing the app to ``slot``."""
-    return render_template(template, {"app": settings.app, "port": str(slot.port)}, source=source)
+def upstream_conf(template: str, settings: DeploySettings, port: int, *, source: str) -> str:
+    """The nginx upstream include, routing the app to ``127.0.0.1:port`` (a slot, or the NAT switch)."""
+    return render_template(template, {"app": settings.app, "port": str(port)}, source=source)
 
 
 def routed_port(upstream_text: str) -> int | None:
@@ -330,7 +335,7 @@ def local_nginx_conf(settings: DeploySettings, target: TargetSettings) -> str:
     """shipflow's own nginx for the local target: 127.0.0.1 only, everything under the state dir."""
     prefix = f"{target.state_dir}/nginx"
     return f"""\
-# Written by shipflow for the local target; the upstream include is rewritten on each switch.
+# Written by shipflow for the local target (the upstream include is shipflow's too).
 worker_processes 2;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
@@ -347,6 +352,8 @@ http {{
         listen 127.0.0.1:{target.proxy_port};
         location / {{
             proxy_pass http://{settings.app}_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             add_header {UPSTREAM_HEADER} $upstream_addr always;

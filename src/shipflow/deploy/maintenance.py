@@ -1,10 +1,11 @@
-"""Housekeeping on a host: clear a lock left by a crashed deploy, take an app down."""
+"""Housekeeping on a host: clear a lock left by a crashed deploy, put a lost traffic rule back, take an
+app down."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, lock, proxy
+from shipflow.deploy import audit, commands, lock, proxy, traffic
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
@@ -27,6 +28,26 @@ def unlock(d: Deployment) -> lock.Actor | None:
     return holder
 
 
+def repair(d: Deployment) -> str:
+    """Put the recorded NAT rule back when the kernel lost it (after a reboot or a firewall flush)."""
+    switch = traffic.read_switch(d.host, d.settings, d.target)
+    if switch.kind != "nat":
+        return f"{d.host.name}: traffic moves by nginx reload here; there is no rule to repair"
+    recorded = commands.slot_for_port(d.target, switch.recorded_port or 0)
+    if recorded is None:
+        return f"{d.host.name}: no traffic rule is recorded yet (the first deploy records one)"
+    rule = f"127.0.0.1:{d.target.switch_port} -> {recorded.name}"
+    if not traffic.restore(d.host, d.target, switch):
+        return f"{d.host.name}: the traffic rule is in place: {rule}"
+    if not d.host.rehearses:
+        record = audit.new_record(
+            "repair", "ok", d.actor, d.target.environment, slot=recorded.name,
+            detail=f"restored the traffic rule to {recorded.name}",
+        )  # fmt: skip
+        audit.append(d.host, commands.audit_log_path(d.target), record)
+    return f"{d.host.name}: restored the traffic rule {rule}"
+
+
 def remove(d: Deployment) -> list[str]:
     """Stop and remove the app's containers and upstream file (and local nginx); images and audit stay."""
     state = read_state(d.host, d.settings, d.target)
@@ -40,6 +61,10 @@ def remove(d: Deployment) -> list[str]:
     if state.upstream_text is not None:
         d.run(commands.remove_file(d.target.upstream_path))
         removed.append(d.target.upstream_path)
+    if d.host.read_file(commands.switch_record_path(d.target)) is not None:
+        switch = traffic.read_switch(d.host, d.settings, d.target)
+        traffic.remove_rules(d.host, d.settings, d.target, switch)
+        removed.append("the NAT traffic rule")
     if not d.host.rehearses:
         active = state.active_state
         record = audit.new_record(

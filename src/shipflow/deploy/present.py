@@ -51,6 +51,7 @@ def status_lines(report: StatusReport) -> list[str]:
             f" {mark} {slot.slot:<6} 127.0.0.1:{slot.port:<5} {slot.state:<8} {release:<28} "
             f"health {health:<9} {when}".rstrip()
         )
+    lines.extend(_switch_lines(report.switch))
     if report.lock:
         lines.append(f"lock: {report.lock['holder']}{' (stale)' if report.lock['stale'] else ''}")
     else:
@@ -60,6 +61,18 @@ def status_lines(report: StatusReport) -> list[str]:
         release = f"{entry['version']} ({_sha(entry['sha'])})"
         lines.append(f"  {entry['at']}  {entry['action']:<8} {release} by {entry['by']}")
     return lines
+
+
+def _switch_lines(switch: dict[str, object] | None) -> list[str]:
+    if not switch:
+        return []
+    if switch["kind"] == "nat" and "port" in switch:
+        live = switch.get("live_slot") or "no rule"
+        line = f"switch: nat 127.0.0.1:{switch['port']} -> {live} (nginx is not reloaded on a switch)"
+    else:
+        line = f"switch: {switch['kind']}"
+    extra = [f"  {key}: {switch[key]}" for key in ("problem", "warning") if key in switch]
+    return [line, *extra]
 
 
 def audit_line(record: AuditRecord) -> str:

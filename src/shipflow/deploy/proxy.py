@@ -1,4 +1,4 @@
-"""nginx in front of the slots: switch the upstream atomically, test, reload, and drain old workers."""
+"""nginx in front of the slots: write its upstream include, test, reload, and drain old workers."""
 
 from __future__ import annotations
 
@@ -50,17 +50,28 @@ def ensure_local_config(host: Host, settings: DeploySettings, target: TargetSett
     host.run(commands.make_folders(f"{prefix}/spool", f"{prefix}/logs")).check(host.name)
 
 
+def upstream_text(settings: DeploySettings, port: int) -> str:
+    """The upstream include routing the app to ``127.0.0.1:port``, from the project's template."""
+    template = settings.upstream_template.read_text(encoding="utf-8")
+    return commands.upstream_conf(template, settings, port, source=str(settings.upstream_template))
+
+
 def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: commands.Slot) -> Switched:
-    """Route the app to ``slot``: write the upstream file, ``nginx -t``, then reload (or start, locally).
+    """Route the app to ``slot``: write the upstream file, ``nginx -t``, then reload (or start, locally)."""
+    text = upstream_text(settings, slot.port).encode()
+    return write_upstream(host, settings, target, text, host.read_file(target.upstream_path))
+
+
+def write_upstream(
+    host: Host, settings: DeploySettings, target: TargetSettings, text: bytes, previous: bytes | None
+) -> Switched:
+    """Write the upstream include, ``nginx -t``, then reload nginx (or start the local one).
 
     When ``nginx -t`` fails the previous upstream file is restored and nginx is not reloaded.
     """
-    template = settings.upstream_template.read_text(encoding="utf-8")
-    text = commands.upstream_conf(template, settings, slot, source=str(settings.upstream_template))
-    previous = host.read_file(target.upstream_path)
     if target.is_local:
         ensure_local_config(host, settings, target)
-    host.write_file(target.upstream_path, text.encode())
+    host.write_file(target.upstream_path, text)
     tested = host.run(list(target.nginx_test))
     if not tested.ok:
         if previous is None:

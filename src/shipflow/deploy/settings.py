@@ -48,7 +48,10 @@ TOP_LEVEL_KEYS = (
 )  # fmt: skip
 HEALTH_KEYS = ("path", "interval", "timeout", "deploy_timeout")
 HOOKS_KEYS = ("pre_switch",)
-TARGET_KEYS = ("host", "hosts", "environment", "slots", "drain_timeout", "stop_timeout")
+TARGET_KEYS = (
+    "host", "hosts", "environment", "slots", "drain_timeout", "stop_timeout", "switch", "switch_port",
+)  # fmt: skip
+SWITCH_KINDS = ("nat", "reload")
 LOCAL_TARGET_KEYS = ("state_dir", "proxy_port")
 REMOTE_TARGET_KEYS = (
     "app_dir", "public_url", "upstream_path", "nginx_test", "nginx_reload", "nginx_pid_file", "user", "port",
@@ -91,6 +94,8 @@ class TargetSettings:
     known_hosts: str | None = None  # default ~/.ssh/known_hosts
     env_file_from: str | None = None  # a variable holding the env file's text (CI: PROD_ENV_FILE)
     registry: str | None = None  # push/pull through this registry instead of streaming the image over SSH
+    switch: str | None = None  # "nat", "reload", or None: nat where the host permits it, else reload
+    switch_port: int = 0  # the stable 127.0.0.1 port nginx routes to when traffic moves by NAT
 
     @property
     def is_local(self) -> bool:
@@ -290,6 +295,14 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         if host == "local"
         else _remote_target(reader, name, table, app)
     )
+    switch = reader.get(table, prefix, "switch", str, None)
+    if switch is not None and switch not in SWITCH_KINDS:
+        raise reader.fail(f"{prefix}switch", '"nat" (no nginx reload) or "reload"', switch)
+    switch_port = reader.get(table, prefix, "switch_port", int, max(slots) + 1, PORT)
+    if switch_port in (*slots, where["proxy_port"]):
+        raise reader.fail(
+            f"{prefix}switch_port", "a port apart from the slots and the proxy port", switch_port
+        )
     return TargetSettings(
         name=name,
         environment=reader.get(table, prefix, "environment", str, name),
@@ -298,6 +311,8 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         slots=(slots[0], slots[1]),
         drain_timeout=reader.get(table, prefix, "drain_timeout", float, 30.0, POSITIVE),
         stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10, NOT_NEGATIVE),
+        switch=switch,
+        switch_port=switch_port,
         **where,
     )
 

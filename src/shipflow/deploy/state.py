@@ -1,5 +1,6 @@
-"""The truth on a host: which slot nginx routes to (the upstream file) and what runs in each slot
-(container labels). Nothing here is cached between steps: every read goes to the host."""
+"""The truth on a host: which slot nginx routes to (the upstream file, and the NAT switch's record when
+nginx routes through it) and what runs in each slot (container labels). Nothing here is cached between
+steps: every read goes to the host."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands
+from shipflow.deploy import commands, nat
 from shipflow.deploy.commands import LABEL_PREFIX, Slot
 
 if TYPE_CHECKING:
@@ -71,11 +72,20 @@ def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str]]]:
     return found
 
 
+def routed_slot(host: Host, target: TargetSettings, upstream_text: str | None) -> Slot | None:
+    """The slot nginx routes to: the one its include names, or, when the include names the NAT switch's
+    port, the one the recorded switch rule sends that port to."""
+    port = commands.routed_port(upstream_text) if upstream_text else None
+    if port is not None and port == target.switch_port:
+        record = host.read_file(commands.switch_record_path(target))
+        port = nat.routed_port(record.decode("utf-8", "replace"), port) if record else None
+    return commands.slot_for_port(target, port) if port is not None else None
+
+
 def read_state(host: Host, settings: DeploySettings, target: TargetSettings) -> HostState:
     raw = host.read_file(target.upstream_path)
     upstream_text = raw.decode("utf-8", "replace") if raw is not None else None
-    port = commands.routed_port(upstream_text) if upstream_text else None
-    active = commands.slot_for_port(target, port) if port is not None else None
+    active = routed_slot(host, target, upstream_text)
     slots = commands.slots_of(target)
     names = [commands.container_name(settings, target, slot) for slot in slots]
     asides = [commands.aside_name(name) for name in names]

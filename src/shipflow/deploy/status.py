@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, health, lock
+from shipflow.deploy import audit, commands, health, lock, traffic
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
@@ -36,6 +36,35 @@ class StatusReport:
     slots: list[SlotReport]
     lock: dict[str, object] | None
     last_releases: list[dict[str, str | None]]
+    switch: dict[str, object] | None = None
+
+
+def switch_report(d: Deployment) -> dict[str, object]:
+    """How traffic moves on the host and, for nat, where the kernel's rule and the record send it."""
+    try:
+        state = traffic.read_switch(d.host, d.settings, d.target)
+    except traffic.NatNotPermitted as refusal:
+        return {"kind": "nat", "problem": str(refusal)}
+
+    def slot_name(port: int | None) -> str | None:
+        slot = commands.slot_for_port(d.target, port) if port is not None else None
+        return slot.name if slot else None
+
+    report: dict[str, object] = {"kind": state.kind}
+    if state.kind == "nat":
+        report.update(
+            port=d.target.switch_port,
+            live_slot=slot_name(state.live_port),
+            recorded_slot=slot_name(state.recorded_port),
+        )
+        if state.rule_missing:
+            report["problem"] = (
+                f"the kernel has lost the traffic rule to {slot_name(state.recorded_port)}: run "
+                f"`inv deploy.repair --env {d.target.environment}` (a deploy or rollback also restores it)"
+            )
+    if state.warning:
+        report["warning"] = state.warning
+    return report
 
 
 def status(d: Deployment, *, last: int = 5) -> StatusReport:
@@ -82,4 +111,5 @@ def status(d: Deployment, *, last: int = 5) -> StatusReport:
         slots=reports,
         lock=lock_info,
         last_releases=releases,
+        switch=switch_report(d),
     )

@@ -185,6 +185,16 @@ def remove(c: Context, env: str | None = None, dry_run: bool = False) -> None:
 
 
 @task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
+def repair(c: Context, env: str | None = None, dry_run: bool = False) -> None:
+    """Put the recorded traffic rule back where the kernel lost it (after a reboot or a firewall flush)."""
+    from shipflow.deploy.maintenance import repair as repair_host
+
+    with _deploying(env, dry_run=dry_run) as session:
+        for d in session.deployments:
+            session.line(repair_host(d))
+
+
+@task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
 def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Clear the deploy lock (after a crashed deploy); recorded in the audit log."""
     from shipflow.deploy.maintenance import unlock as unlock_host
@@ -228,5 +238,5 @@ def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = Fa
 
 
 namespace = Collection("deploy")
-for _task in (local, staging, prod, rollback, status, remove, unlock, audit, proxy):
+for _task in (local, staging, prod, rollback, status, remove, repair, unlock, audit, proxy):
     namespace.add_task(_task)

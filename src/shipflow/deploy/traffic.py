@@ -1,0 +1,216 @@
+"""Moving traffic between the slots on one host, the two ways a target can choose.
+
+``switch = "nat"``: nginx routes to a stable ``127.0.0.1:<switch_port>`` and a DNAT rule moves new
+connections to the live slot (:mod:`shipflow.deploy.nat`); nginx is reloaded only when its include itself
+changes, so clients' keep-alive connections survive every deploy. ``switch = "reload"``: the upstream
+include names the slot and nginx reloads (:mod:`shipflow.deploy.proxy`). Unset: nat where the host lets
+shipflow change its NAT table (root, or passwordless sudo for nft), else reload with a warning.
+
+The live slot is recorded on the host (``<state_dir>/switch.nft``, the rule set itself), so a rule lost to a
+reboot or a firewall flush is put back from it by the next deploy, rollback or ``deploy.repair``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shipflow.deploy import commands, nat, proxy
+from shipflow.errors import Refused
+
+if TYPE_CHECKING:
+    from shipflow.deploy.commands import Slot
+    from shipflow.deploy.settings import DeploySettings, TargetSettings
+    from shipflow.hosts.base import Host
+
+SUDO = ("sudo", "-n")
+
+
+class NatNotPermitted(Refused):
+    """``switch = "nat"`` on a host where shipflow may not change the NAT table."""
+
+
+@dataclass(frozen=True)
+class SwitchState:
+    """How traffic moves on a host, and where the recorded and the kernel's rule send it (nat only)."""
+
+    kind: str  # "nat" | "reload"
+    sudo: tuple[str, ...] = ()
+    recorded_port: int | None = None  # the slot port in <state_dir>/switch.nft
+    live_port: int | None = None  # the slot port of the rule the kernel holds now
+    warning: str | None = None
+
+    @property
+    def rule_missing(self) -> bool:
+        """A recorded rule the kernel no longer holds (a reboot, a firewall flush, a killed switch)."""
+        return self.recorded_port is not None and self.live_port != self.recorded_port
+
+
+@dataclass(frozen=True)
+class Switched:
+    """A done switch and what undoes it: the rule set it replaced and the one it applied (nat), or the
+    upstream text it replaced and the nginx workers that served before the reload (reload)."""
+
+    kind: str
+    previous_rules: str | None
+    rules: str | None
+    previous_upstream: str | None
+    old_workers: tuple[int, ...]
+
+
+def _nat_rights(host: Host) -> tuple[str, ...] | None:
+    """The prefix nft needs on ``host`` (none as root, ``sudo -n`` otherwise), or None when neither works."""
+    for sudo in ((), SUDO):
+        if host.query(nat.can_use(sudo)).ok:
+            return sudo
+    return None
+
+
+def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) -> SwitchState:
+    """Which switch this target uses on ``host`` and, for nat, the recorded and the live rule.
+
+    Raises :class:`NatNotPermitted` when ``switch = "nat"`` is asked for and the host does not permit it.
+    """
+    recorded = _recorded_port(host, target)
+    if target.switch == "reload":
+        return SwitchState("reload", recorded_port=recorded)
+    sudo = _nat_rights(host)
+    if sudo is None:
+        grant = (
+            f"run shipflow as root on {host.name}, or allow `{target.user or 'the deploy user'} ALL=(root) "
+            "NOPASSWD: /usr/sbin/nft` in sudoers (nftables installed)"
+        )
+        if target.switch == "nat":
+            raise NatNotPermitted(
+                f'{host.name}: switch = "nat" needs the right to change the NAT table: {grant}; '
+                f'or set switch = "reload" in [targets.{target.name}] of {settings.path}'
+            )
+        warning = f"switch: nat is not permitted on {host.name}, so nginx reloads instead (for nat, {grant})"
+        return SwitchState("reload", recorded_port=recorded, warning=warning)
+    listed = host.query(nat.list_chain(sudo, settings.app, target))
+    live = nat.routed_port(listed.stdout, target.switch_port) if listed.ok else None
+    return SwitchState("nat", sudo, recorded, live)
+
+
+def _recorded_port(host: Host, target: TargetSettings) -> int | None:
+    raw = host.read_file(commands.switch_record_path(target))
+    return nat.routed_port(raw.decode("utf-8", "replace"), target.switch_port) if raw else None
+
+
+def _apply(host: Host, state: SwitchState, text: str) -> None:
+    """Apply ``text`` as one transaction; a refused rule set changes nothing."""
+    applied = host.run(nat.apply(state.sudo), stdin=text.encode())
+    if not applied.ok:
+        detail = (applied.stderr or applied.stdout).strip()
+        raise proxy.SwitchFailed(
+            f"{host.name}: nft refused the traffic rule; traffic still goes where it went.\n{detail}"
+        )
+
+
+def _apply_and_record(host: Host, state: SwitchState, target: TargetSettings, text: str) -> None:
+    _apply(host, state, text)
+    host.write_file(commands.switch_record_path(target), text.encode())
+
+
+def front_ready(host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState) -> bool:
+    """Whether nginx already routes through the switch's port (and, locally, runs); always for reload."""
+    if state.kind != "nat":
+        return True
+    text = proxy.upstream_text(settings, target.switch_port).encode()
+    routed = host.read_file(target.upstream_path) == text
+    return routed and (not target.is_local or proxy.master_pid(host, target) is not None)
+
+
+def prepare(
+    host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, serving: Slot | None
+) -> None:
+    """Before a candidate's health gate (so that none of it counts in the cutover): make nginx route
+    through the switch's port, the rule first sending that port to the slot serving now so that clients
+    see no change. Called when :func:`front_ready` is False: once per host, or to start the local nginx."""
+    text = proxy.upstream_text(settings, target.switch_port).encode()
+    previous = host.read_file(target.upstream_path)
+    if serving is not None and state.recorded_port != serving.port:
+        _apply_and_record(host, state, target, nat.ruleset(settings.app, target, serving.port, serving.name))
+    proxy.write_upstream(host, settings, target, text, previous)
+
+
+def switch_to(
+    host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, slot: Slot
+) -> Switched:
+    """Send new connections to ``slot``. nat: replace the rule, nothing else (:func:`prepare` has made
+    nginx route through it; :func:`commit` records it once verified); reload: rewrite the upstream
+    include, ``nginx -t``, reload."""
+    previous_rules = host.read_file(commands.switch_record_path(target))
+    if state.kind == "reload":
+        done = proxy.switch(host, settings, target, slot)
+        if previous_rules is not None:
+            remove_rules(host, settings, target, state)
+        return Switched("reload", None, None, done.previous_text, done.old_workers)
+    rules = nat.ruleset(settings.app, target, slot.port, slot.name)
+    _apply(host, state, rules)
+    old_rules = previous_rules.decode() if previous_rules is not None else None
+    return Switched("nat", old_rules, rules, None, ())
+
+
+def commit(host: Host, target: TargetSettings, done: Switched) -> None:
+    """Record a verified NAT switch on the host: the slot the next deploy reads and a restore puts back."""
+    if done.kind == "nat" and done.rules is not None:
+        host.write_file(commands.switch_record_path(target), done.rules.encode())
+
+
+def undo(
+    host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, done: Switched
+) -> None:
+    """Route as before ``done``: the previous rule (the record still names it), or the previous upstream."""
+    if done.kind == "nat":
+        previous = done.previous_rules.encode() if done.previous_rules is not None else None
+        _put_rules_back(host, settings, target, state, previous)
+    elif done.previous_upstream is not None:
+        host.write_file(target.upstream_path, done.previous_upstream.encode())
+        host.run(list(target.nginx_reload)).check(host.name)
+
+
+def _put_rules_back(
+    host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, previous: bytes | None
+) -> None:
+    if previous is None:
+        remove_rules(host, settings, target, state)
+    else:
+        _apply_and_record(host, state, target, previous.decode())
+
+
+def restore(host: Host, target: TargetSettings, state: SwitchState) -> bool:
+    """Put the recorded rule back when the kernel lost it; False when nothing was missing."""
+    if state.kind != "nat" or not state.rule_missing:
+        return False
+    raw = host.read_file(commands.switch_record_path(target))
+    if raw is None:
+        return False
+    _apply(host, state, raw.decode())
+    return True
+
+
+def remove_rules(host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState) -> None:
+    """Delete the app's chain and its record (nothing to do on a host that never switched by nat)."""
+    if state.kind == "nat" or state.sudo:
+        sudo = state.sudo
+    else:
+        found = _nat_rights(host)
+        if found is None:
+            host.run(commands.remove_file(commands.switch_record_path(target)))
+            return
+        sudo = found
+    host.run(nat.apply(sudo), stdin=nat.removal(settings.app, target).encode())
+    host.run(commands.remove_file(commands.switch_record_path(target)))
+
+
+def drain_connections(host: Host, port: int, timeout: float) -> int:
+    """Wait until no established connection to the slot's ``port`` is left; how many remain at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = host.query(nat.established_to(port))
+        remaining = len(listed.stdout.splitlines()) if listed.ok else 0
+        if remaining == 0 or time.monotonic() >= deadline:
+            return remaining
+        time.sleep(0.05)
