@@ -26,7 +26,8 @@ cutover_ms_median=C overhead_s_median=O
 
 deploys: deploys plus rollbacks. requests, failed, keepalive_failed: phase 3 (keepalive_failed: those of
 the keep-alive clients). baseline_failed: phase 4. cutover: from the candidate passing its health check
-to nginx serving it (checked through nginx). overhead: a switch's wall time minus image work (the
+to the new slot serving through nginx (nat: the rule in force, the verify through nginx follows; reload:
+the first answer from the new slot through nginx). overhead: a switch's wall time minus image work (the
 "image" step) and the service's own boot time (the time its health gate waited). Medians are over the
 deploys and rollbacks; the JSON also has them apart, p50/p99 latency per client mode for the idle phase
 and phase 3, the first failures, the wrk figures and the lost writes.

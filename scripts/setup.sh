@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SYSTEM_PACKAGES=(git curl ca-certificates iproute2 docker.io nginx openssh-server openssh-client debootstrap postgresql
-  docker-registry)
+  docker-registry nftables wrk)
 DOCKERD_LOG=/var/log/dockerd.log
 installed=()
 present=()
