@@ -22,6 +22,15 @@ class Reporter:
         self.mask = mask
         self.stream = stream if stream is not None else sys.stdout
         self.timings: dict[str, float] = {}
+        self._counts_into: Reporter | None = None
+
+    def for_run(self) -> Reporter:
+        """A reporter for one run (one deploy on one host): the same mask and stream, its own ``timings``
+        starting empty, every step also counted in this reporter's. Runs that share a reporter (the hosts
+        of a fleet, in parallel or one after another) each keep only their own steps."""
+        run = Reporter(self.mask, self.stream)
+        run._counts_into = self
+        return run
 
     def line(self, text: str) -> None:
         print(self.mask(text), file=self.stream, flush=True)
@@ -39,6 +48,11 @@ class Reporter:
 
     def _finish(self, name: str, started: float, status: str, detail: str) -> None:
         seconds = time.monotonic() - started
-        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        self._count(name, seconds)
         suffix = f"  {detail}" if detail else ""
         self.line(f"  {name:<14} {seconds:6.2f}s  {status}{suffix}")
+
+    def _count(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        if self._counts_into is not None:
+            self._counts_into._count(name, seconds)

@@ -148,6 +148,35 @@ def test_rollback_returns_to_the_kept_release_with_zero_failed_requests(
     assert actions == ["deploy", "deploy", "rollback"]
 
 
+def test_audit_stats_show_each_steps_time_over_real_deploys_and_a_rollback(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+    deployed(project, releases["v2"])
+    back = project.shipflow("deploy.rollback", "--env", "local")
+    assert back.returncode == 0, back.stdout + back.stderr
+
+    done = project.shipflow("deploy.audit", "--env", "local", "--stats")
+    shown = project.shipflow("deploy.audit", "--env", "local", "--stats", "--json")
+
+    assert done.returncode == 0 and shown.returncode == 0, done.stderr + shown.stderr
+    print(done.stdout)  # the figures, for a person reading the test's output (-s)
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert rows["health"][0] == "3" and rows["switch"][0] == "3" and rows["drain"][0] == "2"
+    for name in ("health", "switch", "drain", "total"):
+        assert all(float(figure) >= 0 for figure in rows[name][1:]), rows[name]
+    assert float(rows["health"][3]) > 0
+    assert "timings of the last 3 successful deploys and rollbacks" in done.stdout
+    assert "slowest: " in done.stdout and "its slowest step: " in done.stdout
+    stats = json.loads(shown.stdout)
+    assert stats["runs"] == 3 and set(stats["steps"]) >= {"lock", "image", "health", "switch", "drain"}
+    assert stats["total"]["count"] == 3 and stats["slowest"]["seconds"] == stats["total"]["max"]
+    records = project.shipflow("deploy.audit", "--env", "local", "--json").stdout
+    assert all("steps" in json.loads(line)["extra"] for line in records.splitlines())
+    for text in (done.stdout, done.stderr, shown.stdout, shown.stderr, records):
+        assert CANARY_SECRET not in text
+
+
 def test_two_deploys_at_once_exactly_one_proceeds(
     project: DeployProject, releases: dict[str, ServiceRelease]
 ) -> None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scripted_host import RELEASES, Killed, ScriptedHost, deployment, make_host, output
+from scripted_host import RELEASES, SETTINGS, Killed, ScriptedHost, deployment, make_host, output
 
 from shipflow.deploy import bluegreen, commands, maintenance, nat, status
 from shipflow.deploy.present import status_lines
 from shipflow.deploy.proxy import SwitchFailed
+from shipflow.deploy.settings import load_deploy_settings
 from shipflow.deploy.traffic import NatNotPermitted
-from shipflow.errors import Refused
+from shipflow.errors import BadInput, Refused
 from shipflow.hosts.base import CommandResult, HostError
+from shipflow.project import SettingsError
 
 pytestmark = pytest.mark.unit
 
@@ -210,3 +212,25 @@ def test_the_rule_set_is_one_transaction_that_names_only_its_own_chain(host: Scr
     assert "flush chain ip shipflow sf_my_app_local" in text
     assert text.count("add rule") == 1 and "flush ruleset" not in text
     assert nat.routed_port(text, 18090) == 18001 and nat.routed_port(text, 9999) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('switch = "natt"', r'targets\.local\.switch must be "nat" \(no nginx reload\) or "reload", got'),
+        ("switch_port = 18001", r"targets\.local\.switch_port must be a port apart from the slots"),
+        ("switch_port = 70000", r"targets\.local\.switch_port"),
+    ],
+)
+def test_a_bad_switch_setting_is_refused_naming_the_file_and_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    (tmp_path / "deploy").mkdir()
+    settings = SETTINGS.replace("switch_port = 18090", line) if "port" in line else SETTINGS + line
+    (tmp_path / "deploy" / "deploy.toml").write_text(settings + "\n")
+
+    with pytest.raises(SettingsError, match=message) as refused:
+        load_deploy_settings(tmp_path, {})
+
+    assert isinstance(refused.value, BadInput)  # exit code 2
+    assert str(tmp_path / "deploy" / "deploy.toml") in str(refused.value)

@@ -142,7 +142,7 @@ def test_a_dirty_tree_is_refused_for_production_and_allow_dirty_builds_it_as_dir
     (project / "app.txt").write_text("changed, not committed\n")
 
     refused = build(project, "--env", "prod")
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "uncommitted changes (app.txt)" in refused.stderr
     assert "production builds only committed code" in refused.stderr
     assert "--allow-dirty" in refused.stderr

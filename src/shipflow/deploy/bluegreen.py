@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from shipflow.deploy import audit, commands, health, lock, migration, nat, proxy, smoke, traffic, transfer
@@ -23,10 +23,11 @@ from shipflow.hosts.base import HostError
 from shipflow.images.facts import host_has_image
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from shipflow.deploy.context import Deployment
     from shipflow.deploy.traffic import Switched, SwitchState
+    from shipflow.deploy.transfer import TransferResult
 
 VERIFY_SECONDS = 10.0
 
@@ -45,24 +46,45 @@ class Delivery:
 
 @dataclass
 class RunRecord:
-    """What one deploy or rollback learns as it goes; it ends in its audit record, success or not."""
+    """What one deploy or rollback learns as it goes; it ends in its audit record, success or not.
+
+    ``build_s`` is the time the run spent building its image before any host was touched (a rollout
+    builds once and every host's record carries it); ``transfer_bytes`` and ``transfer_rate_bps`` are the
+    gzipped bytes streamed to the host and their rate, when the image was sent over SSH."""
 
     image_id: str | None = None
     transfer: str | None = None
+    transfer_bytes: int | None = None
+    transfer_rate_bps: int | None = None
+    build_s: float | None = None
     db_checked: bool = False
     db_before: str | None = None
     db_after: str | None = None
     smoke: str | None = None
     forced: tuple[str, ...] = ()
 
-    def audit_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
+    def image_brought(self, image_id: str, result: TransferResult) -> None:
+        self.image_id = image_id
+        self.transfer = result.audit()
+        if result.sent and result.sent_bytes > 0:
+            self.transfer_bytes = result.sent_bytes
+            self.transfer_rate_bps = round(result.sent_bytes / result.seconds) if result.seconds > 0 else None
+
+    def audit_extra(self, steps: Mapping[str, float]) -> dict[str, Any]:
+        """The audit record's ``extra``: what the run learned, and ``steps``, the seconds of each step this
+        run timed on this host (``build`` first when it built the image), to the millisecond."""
+        timed = {**({"build": self.build_s} if self.build_s is not None else {}), **steps}
+        extra: dict[str, Any] = {"steps": {name: round(seconds, 3) for name, seconds in timed.items()}}
         if self.forced:
             extra["forced"] = list(self.forced)
         if self.image_id is not None:
             extra["image_id"] = self.image_id
         if self.transfer is not None:
             extra["transfer"] = self.transfer
+        if self.transfer_bytes is not None:
+            extra["transfer_bytes"] = self.transfer_bytes
+        if self.transfer_rate_bps is not None:
+            extra["transfer_rate_bps"] = self.transfer_rate_bps
         if self.db_checked:
             extra[migration.BEFORE] = self.db_before
             extra[migration.AFTER] = self.db_after
@@ -106,8 +128,7 @@ def _best_effort(d: Deployment, what: str, action: Callable[[], object]) -> None
 def _bring_image(d: Deployment, release: Release, delivery: Delivery | None, record: RunRecord) -> None:
     if delivery is not None:
         result = transfer.ensure_image(d.host, delivery.image, d.reporter, registry=delivery.registry)
-        record.image_id = delivery.image.image_id
-        record.transfer = result.audit()
+        record.image_brought(delivery.image.image_id, result)
     elif not host_has_image(d.host, release.image):
         if d.host.rehearses:  # a dry run of a deploy that builds it first
             d.reporter.line(f"  {release.image} is not on {d.host.name} yet: a real run builds it first")
@@ -527,7 +548,10 @@ def _record(
         slot=outcome.slot.name if outcome else None,
         duration_s=round(time.monotonic() - started, 3),
         detail=d.reporter.mask(detail),
-        extra={**({"image": outcome.release.image} if outcome else {}), **record.audit_extra()},
+        extra={
+            **({"image": outcome.release.image} if outcome else {}),
+            **record.audit_extra(d.reporter.timings),
+        },
     )
     audit.append(d.host, commands.audit_log_path(d.target), entry)
 
@@ -547,7 +571,10 @@ def _converge_active(
     _prepare_front(d, switch, active.slot)
     switched, _ = _switch_verify(d, active.slot, switch)
     _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
-    return Outcome(action, release, active.slot, None, False, time.monotonic() - started, record=record)
+    seconds = time.monotonic() - started
+    return Outcome(
+        action, release, active.slot, None, False, seconds, timings=d.reporter.timings, record=record
+    )
 
 
 def _smoke(d: Deployment, release: Release, record: RunRecord) -> None:
@@ -587,13 +614,23 @@ def _prune_images(d: Deployment, release: Release) -> None:
 # --- the two actions ---------------------------------------------------------------------------------
 
 
-def deploy(d: Deployment, release: Release, delivery: Delivery | None = None) -> Outcome:
+def _run_on(d: Deployment) -> Deployment:
+    """``d`` with a reporter of its own for one run, so that the steps it times (and records) are this
+    run's on this host, even when hosts or runs share a reporter."""
+    return replace(d, reporter=d.reporter.for_run())
+
+
+def deploy(
+    d: Deployment, release: Release, delivery: Delivery | None = None, *, build_s: float | None = None
+) -> Outcome:
     """Deploy ``release`` blue-green; raise :class:`DeployFailed` with the previous release still serving.
 
     ``delivery`` brings an image built elsewhere to a server and smoke-checks it after the switch; without
-    it the image must already be on the host (this machine's engine).
+    it the image must already be on the host (this machine's engine). ``build_s``: how long building the
+    image took, when this run built it (kept with the steps in the audit record).
     """
-    record = RunRecord(forced=delivery.forced if delivery else ())
+    d = _run_on(d)
+    record = RunRecord(forced=delivery.forced if delivery else (), build_s=build_s)
 
     def body(state: HostState, switch: SwitchState) -> Outcome:
         started = time.monotonic()
@@ -620,6 +657,7 @@ def deploy(d: Deployment, release: Release, delivery: Delivery | None = None) ->
 
 def rollback(d: Deployment, to: str | None = None, image_repository: str | None = None) -> Outcome:
     """Back to the previous release: its kept container when it exists (instant), else its image."""
+    d = _run_on(d)
     record = RunRecord()
 
     def body(state: HostState, switch: SwitchState) -> Outcome:
@@ -637,7 +675,10 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
                 f"  the last deploy here failed before switching: {_short(active.sha)} still serves"
             )
             seconds = time.monotonic() - started
-            return Outcome("rollback", active.release, active.slot, None, False, seconds, record=record)
+            return Outcome(
+                "rollback", active.release, active.slot, None, False, seconds,
+                timings=d.reporter.timings, record=record,
+            )  # fmt: skip
         choice = choose_rollback(d, state, to, image_repository)
         release = choice.release
         if active is not None and active.running and active.sha == release.sha:
@@ -653,7 +694,7 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         seconds = time.monotonic() - started
         return Outcome(
             "rollback", release, choice.slot, previous, True, seconds,
-            activation.cutover_s, activation.health_s, record=record,
+            activation.cutover_s, activation.health_s, d.reporter.timings, record,
         )  # fmt: skip
 
     return _locked(d, "rollback", record, body)

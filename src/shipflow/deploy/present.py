@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shipflow.deploy.lock import Actor
     from shipflow.deploy.settings import TargetSettings
     from shipflow.deploy.status import StatusReport
+    from shipflow.deploy.timings import Figures, Slowest, TimingStats
 
 
 def _sha(sha: str | None) -> str:
@@ -90,6 +91,46 @@ def audit_lines(records: Sequence[AuditRecord], *, json: bool, heading: str | No
         return [record.to_json() for record in records]
     lines = [f"== {heading}"] if heading else []
     lines += [audit_line(record) for record in records] or ["no audit records yet"]
+    return lines
+
+
+def _figures_line(name: str, figures: Figures) -> str:
+    seconds = "".join(f"{value:>10.3f}" for value in (figures.median, figures.p95, figures.max))
+    return f"  {name:<14} {figures.count:>4}{seconds}"
+
+
+def _slowest_line(slowest: Slowest) -> str:
+    release = f"{'of' if slowest.action == 'deploy' else 'to'} {slowest.version or '-'} ({_sha(slowest.sha)})"
+    step = f"; its slowest step: {slowest.step} {slowest.step_s:.3f}s" if slowest.step else ""
+    return f"slowest: {slowest.action} {release} at {slowest.at}, {slowest.seconds:.3f}s{step}"
+
+
+def _stats_json(stats: TimingStats, heading: str | None) -> str:
+    shown = stats.as_dict()
+    return json.dumps({"host": heading, **shown} if heading else shown)
+
+
+def stats_lines(stats: TimingStats, *, json: bool, heading: str | None) -> list[str]:
+    """The timings of a host's last successful deploys and rollbacks: a line per step (count, median,
+    p95, max, in seconds), the total the same way, and the slowest run; with ``json`` one object (naming
+    the host when there are several)."""
+    if json:
+        return [_stats_json(stats, heading)]
+    lines = [f"== {heading}"] if heading else []
+    if stats.runs == 0:
+        return [*lines, "no deploy or rollback has succeeded here yet: no timings to show"]
+    lines += [
+        f"timings of the last {stats.runs} successful deploys and rollbacks, in seconds "
+        "(p95 by nearest rank):",
+        f"  {'step':<14} {'runs':>4}{'median':>10}{'p95':>10}{'max':>10}",
+    ]
+    lines += [_figures_line(name, figures) for name, figures in stats.steps.items()]
+    if not stats.steps:
+        lines.append("  (no step timings: these records were written before shipflow kept them)")
+    if stats.total is not None:
+        lines.append(_figures_line("total", stats.total))
+    if stats.slowest is not None:
+        lines.append(_slowest_line(stats.slowest))
     return lines
 
 

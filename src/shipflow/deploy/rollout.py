@@ -8,6 +8,7 @@ approved, locked, failed) and leave exit codes to the task layer. :func:`deploy_
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -69,6 +70,7 @@ class RolloutPlan:
     publish: bool  # the registry lacks it on some host: push once before the hosts pull
     archive: Path | None
     lines: tuple[str, ...]
+    build_s: float | None = None  # HEAD built for this rollout: how long that took
 
     @property
     def needs_approval(self) -> bool:
@@ -103,24 +105,43 @@ def _guards(session: Session, force: bool) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _image_to_ship(session: Session, request: RolloutRequest) -> transfer.LocalImage:
-    """An archive, an image of this machine's engine, or HEAD built once for all hosts."""
-    from shipflow.images.build import build_head, head_release_reference
+@dataclass(frozen=True)
+class Built:
+    """HEAD built for a deploy: its first tag, and the wall time of the build (base image included)."""
+
+    reference: str
+    seconds: float
+
+
+def build_for_deploy(session: Session, *, allow_dirty: bool, on_line: Callable[[str], None]) -> Built:
+    """Build HEAD (or find every step in docker's cache) for the session's environment, timed."""
+    from shipflow.images.build import build_head
+
+    started = time.monotonic()
+    built = build_head(session.project, session.environment, allow_dirty=allow_dirty, on_line=on_line)
+    return Built(built.tags[0], time.monotonic() - started)
+
+
+def _image_to_ship(session: Session, request: RolloutRequest) -> tuple[transfer.LocalImage, float | None]:
+    """An archive, an image of this machine's engine, or HEAD built once for all hosts (with the build's
+    seconds)."""
+    from shipflow.images.build import head_release_reference
 
     if request.image_archive is not None:
-        return transfer.archive_image(request.image_archive)
+        return transfer.archive_image(request.image_archive), None
     if request.image is not None:
-        return transfer.engine_image(session.here, request.image)
+        return transfer.engine_image(session.here, request.image), None
     if session.here.rehearses:
         reference = head_release_reference(session.project, session.environment, allow_dirty=request.force)
         try:
-            return transfer.engine_image(session.here, reference)
+            return transfer.engine_image(session.here, reference), None
         except transfer.TransferFailed:
             session.line(f"  would build {reference} (`inv build`)")
             release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
-            return transfer.LocalImage(release, reference, lambda: iter(()), "build of HEAD (not built yet)")
-    built = build_head(session.project, session.environment, allow_dirty=request.force, on_line=session.line)
-    return transfer.engine_image(session.here, built.tags[0])
+            origin = "build of HEAD (not built yet)"
+            return transfer.LocalImage(release, reference, lambda: iter(()), origin), None
+    built = build_for_deploy(session, allow_dirty=request.force, on_line=session.line)
+    return transfer.engine_image(session.here, built.reference), built.seconds
 
 
 def _host_plan(d: Deployment, release: Release) -> HostPlan:
@@ -207,7 +228,7 @@ def plan_rollout(session: Session, request: RolloutRequest) -> RolloutPlan:
             f"target {session.target.name} of {session.environment} is this machine: use `inv deploy.local`"
         )
     forced = _guards(session, request.force)
-    image = _image_to_ship(session, request)
+    image, build_s = _image_to_ship(session, request)
     hosts = tuple(_host_plan(d, image.release) for d in session.deployments)
     # The checkout's migrations are the release's only when the release is this checkout's build.
     built_here = request.image is None and request.image_archive is None
@@ -217,7 +238,7 @@ def plan_rollout(session: Session, request: RolloutRequest) -> RolloutPlan:
     publish = registry is not None and bool(hosts_lacking(session.deployments, image.image_id))
     return RolloutPlan(
         session.environment, image, hosts, forced, request.parallel, registry, publish,
-        request.image_archive, tuple(lines),
+        request.image_archive, tuple(lines), build_s,
     )  # fmt: skip
 
 
@@ -237,11 +258,16 @@ def approve_on_terminal(*, yes: bool, interactive: bool, ask: Callable[[str], st
 
 
 def deploy_one(
-    d: Deployment, release: Release, delivery: bluegreen.Delivery | None = None
+    d: Deployment,
+    release: Release,
+    delivery: bluegreen.Delivery | None = None,
+    *,
+    build_s: float | None = None,
 ) -> bluegreen.Outcome:
-    """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after."""
+    """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after; ``build_s``
+    (the image built for this deploy) goes into the host's audit record."""
     d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
-    outcome = bluegreen.deploy(d, release, delivery)
+    outcome = bluegreen.deploy(d, release, delivery, build_s=build_s)
     d.reporter.line(outcome_line(outcome, d.target, rehearsal=d.host.rehearses))
     return outcome
 
@@ -273,16 +299,19 @@ def run_rollout(session: Session, plan: RolloutPlan, approve: Callable[[], bool]
     delivery = bluegreen.Delivery(plan.image, plan.registry, smoke=True, forced=plan.forced)
     release = plan.image.release
     result = fleet.run_fleet(
-        session.deployments, lambda d: deploy_one(d, release, delivery), parallel=plan.parallel
+        session.deployments,
+        lambda d: deploy_one(d, release, delivery, build_s=plan.build_s),
+        parallel=plan.parallel,
     )
     return _finish(session, result, f"{plan.environment}: what each host serves now:")
 
 
 def deploy_here(session: Session, image: str | None, *, allow_dirty: bool) -> bluegreen.Outcome:
     """This machine's target: deploy ``image`` (an image already built), or HEAD built (or reused) now."""
-    from shipflow.images.build import build_head, head_release_reference
+    from shipflow.images.build import head_release_reference
 
     d = session.first
+    build_s = None
     if image is not None:
         release = release_of_image(d.host, image)
     elif d.host.rehearses:
@@ -290,11 +319,9 @@ def deploy_here(session: Session, image: str | None, *, allow_dirty: bool) -> bl
         d.reporter.line(f"  would build {reference} (`inv build`) unless it exists")
         release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
     else:
-        built = build_head(
-            session.project, session.environment, allow_dirty=allow_dirty, on_line=d.reporter.line
-        )
-        release = release_of_image(d.host, built.tags[0])
-    return deploy_one(d, release)
+        built = build_for_deploy(session, allow_dirty=allow_dirty, on_line=d.reporter.line)
+        release, build_s = release_of_image(d.host, built.reference), built.seconds
+    return deploy_one(d, release, build_s=build_s)
 
 
 def roll_back(session: Session, to: str | None) -> RolloutResult:

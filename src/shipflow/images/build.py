@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shipflow.errors import Failed
+from shipflow.errors import Failed, Refused
 from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
 from shipflow.images.settings import BaseImage, BuildSettings, build_settings
 from shipflow.project import Project
@@ -37,8 +37,9 @@ class DockerUnreachable(BuildError):
     """The docker engine does not answer."""
 
 
-class DirtyTreeRefused(BuildError):
-    """The working tree has uncommitted tracked changes and the environment builds only commits."""
+class DirtyTreeRefused(Refused):
+    """The working tree has uncommitted tracked changes and the environment builds only commits: a
+    refusal (exit 2), nothing was built."""
 
 
 @dataclass(frozen=True)

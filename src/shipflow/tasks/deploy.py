@@ -206,19 +206,33 @@ def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
 
 
 @task(
-    help={"env": ENV_HELP, "n": "COUNT of records to show (default 20)", "json": "one JSON record per line"}
+    help={
+        "env": ENV_HELP,
+        "n": "COUNT of records to show (default 20); with --stats, of the last successful deploys and "
+        "rollbacks to time (0: all)",
+        "json": "one JSON record per line (with --stats: one JSON object)",
+        "stats": "per step: count, median, p95 and max seconds, then the total and the slowest deploy",
+    }
 )
-def audit(c: Context, env: str | None = None, n: int = Count(20), json: bool = False) -> None:
-    """The last deploys, rollbacks, removals and unlocks recorded on the host."""
+def audit(
+    c: Context, env: str | None = None, n: int = Count(20), json: bool = False, stats: bool = False
+) -> None:
+    """The last deploys, rollbacks, removals and unlocks recorded on the host; with --stats, how long
+    deploys take, step by step."""
     from shipflow.deploy import audit as audit_log
     from shipflow.deploy.commands import audit_log_path
-    from shipflow.deploy.present import audit_lines
+    from shipflow.deploy.present import audit_lines, stats_lines
+    from shipflow.deploy.timings import deploy_stats
 
     with _deploying(env) as session:
         for d in session.deployments:
-            records = audit_log.read(d.host, audit_log_path(d.target), last=n)
+            records = audit_log.read(d.host, audit_log_path(d.target), last=None if stats else n)
             heading = d.host.name if len(session.deployments) > 1 else None
-            for line in audit_lines(records, json=json, heading=heading):
+            if stats:
+                lines = stats_lines(deploy_stats(records, last=n), json=json, heading=heading)
+            else:
+                lines = audit_lines(records, json=json, heading=heading)
+            for line in lines:
                 session.line(line)
 
 

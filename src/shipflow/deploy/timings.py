@@ -1,0 +1,150 @@
+"""How long deploys take, step by step, read from the audit log: per step the median, the 95th percentile
+and the maximum over the last deploys and rollbacks that succeeded, the same for their whole wall time
+(``duration_s``), and the slowest of them with its slowest step.
+
+Pure functions of :class:`~shipflow.deploy.audit.AuditRecord` lists; reading the log is the caller's.
+A record's step timings are ``extra.steps`` (step name -> seconds); records written before shipflow kept
+them count for the wall time only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shipflow.deploy.audit import AuditRecord
+
+RUN_ACTIONS = ("deploy", "rollback")
+STEP_ORDER = (
+    "build", "lock", "read state", "image", "aside", "env file", "migrate", "hook", "start", "front",
+    "health", "switch", "verify", "drain", "stop old", "smoke", "prune",
+)  # fmt: skip
+"""The order a deploy runs its steps in (see bluegreen.py); the figures list steps in it, any other step
+after them in the order the records first name it."""
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Seconds over ``count`` runs: the median, the 95th percentile and the maximum."""
+
+    count: int
+    median: float
+    p95: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Slowest:
+    """The run with the longest wall time, and its longest step (None when it recorded no steps)."""
+
+    at: str
+    action: str
+    sha: str | None
+    version: str | None
+    seconds: float
+    step: str | None = None
+    step_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """The figures of ``runs`` successful deploys and rollbacks; ``steps`` in the order a deploy runs them."""
+
+    runs: int
+    steps: dict[str, Figures]
+    total: Figures | None
+    slowest: Slowest | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def median(values: Sequence[float]) -> float:
+    """The middle value; with an even count, the mean of the two middle ones. ``values`` is not empty."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def nearest_rank(values: Sequence[float], percent: float) -> float:
+    """The ``percent`` percentile by nearest rank: the smallest value at or above ``percent`` % of the
+    values, i.e. the ceil(percent / 100 * n)-th smallest. It is always one of the values; with fewer than
+    20 values the 95th percentile is the maximum. ``values`` is not empty."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def figures(values: Sequence[float]) -> Figures:
+    """Count, median, p95 (nearest rank) and maximum of ``values`` (not empty), to the millisecond."""
+    return Figures(
+        len(values),
+        round(median(values), 3),
+        round(nearest_rank(values, 95), 3),
+        round(max(values), 3),
+    )
+
+
+def step_seconds(record: AuditRecord) -> dict[str, float]:
+    """The record's ``extra.steps``; empty for a record without them, entries that are not numbers skipped."""
+    steps = record.extra.get("steps")
+    if not isinstance(steps, dict):
+        return {}
+    return {
+        str(name): float(seconds)
+        for name, seconds in steps.items()
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    }
+
+
+def successful_runs(records: Sequence[AuditRecord], last: int) -> list[AuditRecord]:
+    """The last ``last`` deploys and rollbacks whose result is ok (all of them when ``last`` is 0), oldest
+    first; failed and refused runs, unlocks and removals are left out."""
+    runs = [record for record in records if record.action in RUN_ACTIONS and record.result == "ok"]
+    return runs[-last:] if last > 0 else runs
+
+
+def _step_order(name: str, first_seen: dict[str, int]) -> tuple[int, int]:
+    known = STEP_ORDER.index(name) if name in STEP_ORDER else len(STEP_ORDER)
+    return known, first_seen[name]
+
+
+def _slowest(runs: Sequence[AuditRecord]) -> Slowest | None:
+    timed = [run for run in runs if run.duration_s is not None]
+    if not timed:
+        return None
+    run = max(timed, key=lambda record: record.duration_s or 0.0)
+    steps = step_seconds(run)
+    step = max(steps, key=lambda name: steps[name]) if steps else None
+    return Slowest(
+        run.at, run.action, run.to_sha, run.version, run.duration_s or 0.0,
+        step, round(steps[step], 3) if step else None,
+    )  # fmt: skip
+
+
+def deploy_stats(records: Sequence[AuditRecord], last: int = 20) -> TimingStats:
+    """The timings of the last ``last`` successful deploys and rollbacks among ``records`` (oldest first).
+
+    Each step's figures are over the runs that ran it (a rollback brings no image, a first deploy drains
+    nothing), so each has its own count; the total is over every run's ``duration_s``.
+    """
+    runs = successful_runs(records, last)
+    seconds: dict[str, list[float]] = {}
+    for run in runs:
+        for name, value in step_seconds(run).items():
+            seconds.setdefault(name, []).append(value)
+    first_seen = {name: index for index, name in enumerate(seconds)}
+    ordered = sorted(seconds, key=lambda name: _step_order(name, first_seen))
+    durations = [run.duration_s for run in runs if run.duration_s is not None]
+    return TimingStats(
+        runs=len(runs),
+        steps={name: figures(seconds[name]) for name in ordered},
+        total=figures(durations) if durations else None,
+        slowest=_slowest(runs),
+    )
