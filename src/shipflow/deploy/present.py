@@ -67,11 +67,11 @@ def status_lines(report: StatusReport) -> list[str]:
 def _switch_lines(switch: dict[str, object] | None) -> list[str]:
     if not switch:
         return []
+    line = f"switch: {switch['kind']}"
     if switch["kind"] == "nat" and "port" in switch:
-        live = switch.get("live_slot") or "no rule"
-        line = f"switch: nat 127.0.0.1:{switch['port']} -> {live} (nginx is not reloaded on a switch)"
-    else:
-        line = f"switch: {switch['kind']}"
+        line = f"switch: nat 127.0.0.1:{switch['port']} -> {switch.get('live_slot') or 'no rule'}"
+        if not switch.get("recorded_slot"):
+            line = f"switch: nat 127.0.0.1:{switch['port']}, no rule yet (the first deploy sets it)"
     extra = [f"  {key}: {switch[key]}" for key in ("problem", "warning") if key in switch]
     return [line, *extra]
 
