@@ -28,7 +28,7 @@ from shipflow.scaffold import InitError, ci_providers, init_folder
         (BadRevision("unknown revision 'x'"), "db.migrate: unknown revision 'x'", 2),
         (DatabaseUnreachable("no answer"), "db.migrate failed: no answer", 1),
         (ManifestError("changed"), "db.migrate failed: changed", 1),
-        (DirtyTreeRefused("dirty"), "db.migrate failed: dirty", 1),
+        (DirtyTreeRefused("dirty"), "db.migrate refused: dirty", 2),
         (GitError("no repo"), "db.migrate refused: no repo", 2),
         (ReleaseError("not main"), "db.migrate refused: not main", 2),
         (PushError("not pushed"), "db.migrate failed: not pushed", 1),
