@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import pytest
@@ -20,12 +21,11 @@ from shipflow.deploy.timings import (
     Figures,
     Slowest,
     deploy_stats,
-    median,
-    nearest_rank,
     step_seconds,
     successful_runs,
 )
 from shipflow.deploy.transfer import TransferResult
+from shipflow.figures import nearest_rank
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from shipflow.deploy import audit, commands, health, lock, migration, nat, proxy, smoke, traffic, transfer
+from shipflow.deploy import audit, commands, health, lock, migration, proxy, smoke, traffic, transfer
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
@@ -336,8 +336,7 @@ def _verify(d: Deployment, slot: Slot, switch: SwitchState) -> float:
 
 
 def _check_rule(d: Deployment, slot: Slot, switch: SwitchState) -> None:
-    listed = d.host.query(nat.list_chain(switch.sudo, d.settings.app, d.target)).stdout
-    live = nat.routed_port(listed, d.target.switch_port)
+    live = traffic.live_port(d.host, d.settings, d.target, switch.sudo)
     if live != slot.port:
         raise HostError(f"the NAT rule on {d.host.name} sends new connections to {live}, not {slot.port}")
 

@@ -61,8 +61,8 @@ def remove(d: Deployment) -> list[str]:
     if state.upstream_text is not None:
         d.run(commands.remove_file(d.target.upstream_path))
         removed.append(d.target.upstream_path)
-    if d.host.read_file(commands.switch_record_path(d.target)) is not None:
-        switch = traffic.read_switch(d.host, d.settings, d.target)
+    switch = traffic.read_switch(d.host, d.settings, d.target)
+    if switch.recorded_port is not None or switch.live_port is not None:
         traffic.remove_rules(d.host, d.settings, d.target, switch)
         removed.append("the NAT traffic rule")
     if not d.host.rehearses:

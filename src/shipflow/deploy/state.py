@@ -77,9 +77,14 @@ def routed_slot(host: Host, target: TargetSettings, upstream_text: str | None) -
     port, the one the recorded switch rule sends that port to."""
     port = commands.routed_port(upstream_text) if upstream_text else None
     if port is not None and port == target.switch_port:
-        record = host.read_file(commands.switch_record_path(target))
-        port = nat.routed_port(record.decode("utf-8", "replace"), port) if record else None
+        port = recorded_switch_port(host, target)
     return commands.slot_for_port(target, port) if port is not None else None
+
+
+def recorded_switch_port(host: Host, target: TargetSettings) -> int | None:
+    """The slot port the NAT switch's record (``<state_dir>/switch.nft``) sends traffic to, if any."""
+    record = host.read_file(commands.switch_record_path(target))
+    return nat.routed_port(record.decode("utf-8", "replace"), target.switch_port) if record else None
 
 
 def read_state(host: Host, settings: DeploySettings, target: TargetSettings) -> HostState:

@@ -9,9 +9,11 @@ them count for the wall time only.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
+from statistics import median
 from typing import TYPE_CHECKING, Any
+
+from shipflow.figures import nearest_rank
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -61,24 +63,6 @@ class TimingStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def median(values: Sequence[float]) -> float:
-    """The middle value; with an even count, the mean of the two middle ones. ``values`` is not empty."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def nearest_rank(values: Sequence[float], percent: float) -> float:
-    """The ``percent`` percentile by nearest rank: the smallest value at or above ``percent`` % of the
-    values, i.e. the ceil(percent / 100 * n)-th smallest. It is always one of the values; with fewer than
-    20 values the 95th percentile is the maximum. ``values`` is not empty."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(percent / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def figures(values: Sequence[float]) -> Figures:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipflow.deploy import commands, nat, proxy
+from shipflow.deploy.state import recorded_switch_port
 from shipflow.errors import Refused
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
 
     Raises :class:`NatNotPermitted` when ``switch = "nat"`` is asked for and the host does not permit it.
     """
-    recorded = _recorded_port(host, target)
+    recorded = recorded_switch_port(host, target)
     if target.switch == "reload":
         return SwitchState("reload", recorded_port=recorded)
     sudo = _nat_rights(host)
@@ -88,14 +89,15 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
             )
         warning = f"switch: nat is not permitted on {host.name}, so nginx reloads instead (for nat, {grant})"
         return SwitchState("reload", recorded_port=recorded, warning=warning)
+    return SwitchState("nat", sudo, recorded, live_port(host, settings, target, sudo))
+
+
+def live_port(
+    host: Host, settings: DeploySettings, target: TargetSettings, sudo: tuple[str, ...]
+) -> int | None:
+    """The slot port the kernel's rule sends the switch's port to now; None when there is no rule."""
     listed = host.query(nat.list_chain(sudo, settings.app, target))
-    live = nat.routed_port(listed.stdout, target.switch_port) if listed.ok else None
-    return SwitchState("nat", sudo, recorded, live)
-
-
-def _recorded_port(host: Host, target: TargetSettings) -> int | None:
-    raw = host.read_file(commands.switch_record_path(target))
-    return nat.routed_port(raw.decode("utf-8", "replace"), target.switch_port) if raw else None
+    return nat.routed_port(listed.stdout, target.switch_port) if listed.ok else None
 
 
 def _apply(host: Host, state: SwitchState, text: str) -> None:

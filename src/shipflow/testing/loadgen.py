@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
+from shipflow.figures import nearest_rank
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 KEEPALIVE = "keepalive"
 CLOSE = "close"
@@ -56,11 +58,7 @@ def loopback_target(url: str) -> tuple[str, int, str]:
 
 def percentile(samples: Sequence[float], q: float) -> float | None:
     """The nearest-rank ``q``-th percentile (0 < q <= 100) of ``samples``; None when there are none."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    return nearest_rank(samples, q) if samples else None
 
 
 class LatencySamples:
