@@ -9,6 +9,7 @@ test_deploy_ssh.py for how the image transfer is still made real.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -209,9 +210,22 @@ class RemoteProject:
         git(self.root, "commit", "--quiet", "-m", message)
 
     def tear_down(self) -> None:
+        """Remove the app's containers and the NAT chains its targets' switches made on this machine (the
+        server shares this machine's network, so a chain left behind would keep redirecting its port)."""
         names = self.containers()
         if names:
             subprocess.run(["docker", "rm", "--force", *names], capture_output=True, check=False)
+        remove_nat_chains(self.app)
+
+
+def remove_nat_chains(app: str) -> None:
+    """Delete every chain of shipflow's NAT table that belongs to ``app`` (one per target)."""
+    listed = subprocess.run(["nft", "list", "table", "ip", "shipflow"], capture_output=True, text=True)
+    prefix = "sf_" + re.sub(r"[^A-Za-z0-9_]", "_", app) + "_"
+    for line in listed.stdout.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "chain" and words[1].startswith(prefix):
+            subprocess.run(["nft", "delete", "chain", "ip", "shipflow", words[1]], check=False)
 
 
 def write_project(root: Path, repository: str, target_toml: str, *, pyproject_extra: str = "") -> None:
