@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -104,6 +105,15 @@ def build_never_healthy(repository: str, of: ServiceRelease) -> ServiceRelease:
         archive.addfile(info, io.BytesIO(dockerfile.encode()))
     docker_build(f"{repository}:{sha}", context.getvalue())
     return ServiceRelease(f"{repository}:{sha}", sha)
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], str]:
+    """Status, headers and body of one GET on a new connection (an error status is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,7 @@ proxy_port = {proxy}
 drain_timeout = 10
 stop_timeout = 5
 switch_port = {free_port()}
+maintenance_port = {free_port()}
 {f'switch = "{switch}"' if switch else ""}
 """
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, nat
+from shipflow.deploy import commands, nat, responder
 from shipflow.deploy.commands import Release
 from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
@@ -128,12 +128,21 @@ class ScriptedHost:
     # --- what a test looks at -------------------------------------------------------------------
 
     def routed_port(self) -> int | None:
-        """The slot port new connections through nginx reach: the include's, or the NAT rule's."""
+        """The port new connections through nginx reach: the include's, or the NAT rule's (a slot, or the
+        maintenance page's)."""
         text = self.files.get(self.target.upstream_path)
         port = commands.routed_port(text.decode()) if text is not None else None
         if port is not None and port == self.target.switch_port:
             return next(iter(self.nat_rules.values()), None)
         return port
+
+    def page_health_port(self) -> int | None:
+        """The slot the maintenance page passes the health path to, when its responder runs."""
+        conf = self.files.get(f"{responder.folder(self.target)}/nginx.conf")
+        if conf is None or responder.pid_file(self.target) not in self.files:
+            return None
+        found = re.search(r"proxy_pass http://127\.0\.0\.1:(\d+);", conf.decode())
+        return int(found.group(1)) if found else None
 
     def serving_image(self) -> str | None:
         port = self.routed_port()
@@ -199,7 +208,18 @@ class ScriptedHost:
             self.files[target.nginx_pid_file] = b"4242\n"
             return 0, ""
         if argv == tuple(commands.process_alive(path)):
-            return (0, "") if path == "4242" else (1, "")
+            alive = path == "4242" or (path == "4343" and responder.pid_file(target) in self.files)
+            return (0, "") if alive else (1, "")
+        if argv == tuple(responder.test_config(target)):
+            return 0, ""
+        if argv == tuple(responder.start(target)):
+            self.files[responder.pid_file(target)] = b"4343\n"
+            return 0, ""
+        if argv == tuple(responder.reload(target)):
+            return (0, "") if responder.pid_file(target) in self.files else (1, "")
+        if argv == tuple(responder.stop(target)):
+            self.files.pop(responder.pid_file(target), None)
+            return 0, ""
         if argv == tuple(commands.worker_pids(4242)) or argv[:3] == ("ps", "-o", "pid="):
             return 0, ""
         if argv[0] == nat.NFT:
@@ -288,9 +308,14 @@ class ScriptedHost:
 
     def _curl(self, argv: tuple[str, ...]) -> tuple[int, str]:
         url = argv[-1]
+        page = f"http://127.0.0.1:{self.target.maintenance_port}/"
+        if url.startswith(page):
+            return (0, "down\n503") if self.page_health_port() else (0, "\n000")
         if url.startswith(self.target.public_url):
             text = self.files.get(self.target.upstream_path)
             nginx_to = commands.routed_port(text.decode()) if text is not None else None  # $upstream_addr
+            if self.routed_port() == self.target.maintenance_port:
+                return self._through_the_page(url, nginx_to)
             serving = self.serving_image()
             if nginx_to is None or serving is None or serving in self.unhealthy:
                 return 0, "\n502"
@@ -300,6 +325,18 @@ class ScriptedHost:
         if not running or running[0].image in self.unhealthy:
             return 0, "\n000"
         return 0, "ok\n200"
+
+    def _through_the_page(self, url: str, nginx_to: int | None) -> tuple[int, str]:
+        """The front answered by the maintenance page: 503, but the health path from the slot behind it."""
+        health = self.page_health_port()
+        if health is None:
+            return 0, "\n502"
+        if not url.endswith("/health"):
+            return 0, "HTTP/1.1 503\r\nRetry-After: 300\r\n\r\ndown\n503"
+        running = [c for c in self.containers.values() if c.port == health and c.running]
+        if not running or running[0].image in self.unhealthy:
+            return 0, "\n502"
+        return 0, f"HTTP/1.1 200 OK\r\n{commands.UPSTREAM_HEADER}: 127.0.0.1:{nginx_to}\r\n\r\nok\n200"
 
 
 def labels_of(release: Release) -> dict[str, str]:

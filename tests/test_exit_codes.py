@@ -22,6 +22,11 @@ PARSE_ERRORS: list[tuple[str, ...]] = [
     ("no-such-task",),
     ("--help", "no-such-task"),
     ("--list", "no-such-collection"),
+    ("deploy.maintenance", "--env", "local"),
+    ("deploy.maintenance", "--env", "local", "on", "--retry-after", "soon"),
+    ("deploy.maintenance", "--env", "local", "maybe"),
+    ("deploy.maintenance", "--env", "local", "on", "--retry-after", "0"),
+    ("deploy.maintenance", "--env", "local", "off", "--message", "bye"),
 ]
 
 

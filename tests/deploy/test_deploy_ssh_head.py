@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image
+from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image, fetch
 from netns_support import NamespaceServer, make_namespace_project, namespace_server
 from registry_support import registry_on
 from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
 from support import REPO, git, remove_test_images, run_shipflow, user_environ
 
-from shipflow.testing.loadgen import KEEPALIVE, LoadGenerator
+from shipflow.testing.loadgen import KEEPALIVE, PAGE, LoadGenerator
 
 pytestmark = [
     pytest.mark.ssh,
@@ -189,6 +189,45 @@ def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load
     assert records[2]["extra"]["transfer"].startswith("sent ")
     assert records[2]["extra"]["smoke"].startswith(f"GET {shipped.balancer.url}/health: 200")
     assert CANARY_SECRET not in audit.stdout
+
+
+def test_maintenance_on_a_server_answers_503_under_keep_alive_load_and_off_serves_again(
+    shipped: Shipped,
+) -> None:
+    ready = shipped.shipflow("deploy.prod", "--yes")  # the release the first test left, or a first one
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+    serving = shipped.served_sha()
+    url = shipped.balancer.url
+    with LoadGenerator(
+        f"{url}/", workers=4, keepalive_workers=4, write_share=0.2, max_seconds=180, pages_ok=True
+    ) as load:
+        time.sleep(0.5)
+        on = shipped.shipflow(
+            "deploy.maintenance", "--env", "production", "on", "--message", "Upgrading the database"
+        )
+        time.sleep(1.0)
+        page = load.result.served_by[PAGE]
+        down = fetch(f"{url}/")
+        health = fetch(f"{url}/health")
+        status = shipped.shipflow("deploy.status", "--env", "production")
+        off = shipped.shipflow("deploy.maintenance", "--env", "production", "off")
+        time.sleep(0.5)
+
+    assert on.returncode == 0 and off.returncode == 0, on.stdout + on.stderr + off.stdout + off.stderr
+    assert "no nginx reload" in on.stdout and "no nginx reload" in off.stdout
+    assert down[0] == 503 and down[1]["Retry-After"] == "300" and "Upgrading the database" in down[2]
+    assert health[0] == 200 and json.loads(health[2])["sha"] == serving
+    assert "maintenance: ON since" in status.stdout
+    result = load.result
+    assert result.failed == 0, result.failures  # no connection error through the page and back
+    assert page > 0 and result.served_by[serving] > 0
+    assert fetch(f"{url}/")[0] == 200
+    audit = shipped.shipflow("deploy.audit", "--env", "production", "--json", "-n", "2")
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    switched = [(r["action"], r["detail"][:3]) for r in records]
+    assert switched == [("maintenance", "on:"), ("maintenance", "off")]
+    for text in (on.stdout, off.stdout, status.stdout, audit.stdout):
+        assert CANARY_SECRET not in text
 
 
 def test_with_a_registry_the_build_is_pushed_from_here_and_pulled_by_the_server(

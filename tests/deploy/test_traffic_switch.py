@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from scripted_host import RELEASES, SETTINGS, Killed, ScriptedHost, deployment, make_host, output
 
-from shipflow.deploy import bluegreen, commands, maintenance, nat, status
+from shipflow.deploy import bluegreen, commands, housekeeping, nat, status
 from shipflow.deploy.present import status_lines
 from shipflow.deploy.proxy import SwitchFailed
 from shipflow.deploy.settings import load_deploy_settings
@@ -62,12 +62,12 @@ def test_a_rule_the_kernel_lost_is_reported_by_status_and_put_back_by_repair(hos
     assert "inv deploy.repair --env local" in "\n".join(status_lines(report))
     assert host.routed_port() is None
 
-    assert maintenance.repair(deployment(host)) == (
+    assert housekeeping.repair(deployment(host)) == (
         "scripted: restored the traffic rule 127.0.0.1:18090 -> green"
     )
     assert host.routed_port() == GREEN and host.serving_image() == "demo:v2"
-    in_place = maintenance.repair(deployment(host))
-    assert in_place.endswith("the traffic rule is in place: 127.0.0.1:18090 -> green")
+    in_place = housekeeping.repair(deployment(host))
+    assert in_place == "scripted: the traffic rule 127.0.0.1:18090 -> green is in place"
 
 
 def test_the_next_deploy_restores_a_lost_rule_before_it_changes_anything(host: ScriptedHost) -> None:
@@ -160,7 +160,7 @@ def test_a_deploy_killed_between_the_rule_and_its_record_converges_when_run_agai
 
     host.dead, host.kill_at = False, None
     host.open_connections[GREEN] = 2  # the candidate served while the rule pointed at it
-    maintenance.unlock(deployment(host))
+    housekeeping.unlock(deployment(host))
     again = deployment(host)
     ran_before = len(host.ran)
     bluegreen.deploy(again, RELEASES["v2"])
@@ -200,7 +200,7 @@ def test_a_dry_run_prints_the_rule_change_and_changes_nothing(host: ScriptedHost
 def test_remove_deletes_the_rule_and_its_record(host: ScriptedHost) -> None:
     bluegreen.deploy(deployment(host), RELEASES["v1"])
 
-    removed = maintenance.remove(deployment(host))
+    removed = housekeeping.remove(deployment(host))
 
     assert "the NAT traffic rule" in removed
     assert host.nat_rules == {} and commands.switch_record_path(host.target) not in host.files

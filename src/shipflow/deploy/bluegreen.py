@@ -62,6 +62,7 @@ class RunRecord:
     db_after: str | None = None
     smoke: str | None = None
     forced: tuple[str, ...] = ()
+    maintenance: bool = False  # the page was up during the run (and stayed up)
 
     def image_brought(self, image_id: str, result: TransferResult) -> None:
         self.image_id = image_id
@@ -90,6 +91,8 @@ class RunRecord:
             extra[migration.AFTER] = self.db_after
         if self.smoke is not None:
             extra["smoke"] = self.smoke
+        if self.maintenance:
+            extra["maintenance"] = "on"
         return extra
 
 
@@ -112,14 +115,6 @@ class Outcome:
 
 def _short(sha: str | None) -> str:
     return sha[:12] if sha else "nothing"
-
-
-def _best_effort(d: Deployment, what: str, action: Callable[[], object]) -> None:
-    """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""
-    try:
-        action()
-    except Exception as error:
-        d.reporter.line(f"  warning: could not {what}: {error}")
 
 
 # --- the image and the env file ---------------------------------------------------------------------
@@ -219,14 +214,14 @@ def _undo_candidate(
     release it had moved aside (``moved``) gets its slot back, env file included."""
     container = candidate.container
     if started or kept_release:
-        _best_effort(d, f"drain {container}", lambda: _let_connections_finish(d, candidate.slot))
+        d.best_effort(f"drain {container}", lambda: _let_connections_finish(d, candidate.slot))
     if kept_release:
-        _best_effort(d, f"stop {container}", lambda: d.run(commands.stop_container(container, 0)))
+        d.best_effort(f"stop {container}", lambda: d.run(commands.stop_container(container, 0)))
         return
     if started:
-        _best_effort(d, f"remove {container}", lambda: d.run(commands.remove_container(container)))
+        d.best_effort(f"remove {container}", lambda: d.run(commands.remove_container(container)))
     if moved:
-        _best_effort(d, f"put {container} back", lambda: _put_back(d, candidate.slot, container))
+        d.best_effort(f"put {container} back", lambda: _put_back(d, candidate.slot, container))
 
 
 def _let_connections_finish(d: Deployment, slot: Slot) -> None:
@@ -256,9 +251,9 @@ def _put_back(d: Deployment, slot: Slot, container: str) -> None:
 def _drop_aside(d: Deployment, slot: Slot, container: str) -> None:
     """After a switch: the release the candidate replaced is two releases old, so it goes."""
     aside = commands.aside_name(container)
-    _best_effort(d, f"remove {aside}", lambda: d.run(commands.remove_container(aside)))
+    d.best_effort(f"remove {aside}", lambda: d.run(commands.remove_container(aside)))
     aside_env = commands.aside_env_file_path(d.target, slot)
-    _best_effort(d, "remove its env file", lambda: d.run(commands.remove_file(aside_env)))
+    d.best_effort("remove its env file", lambda: d.run(commands.remove_file(aside_env)))
 
 
 def _settle_asides(d: Deployment, state: HostState) -> HostState:
@@ -312,7 +307,7 @@ def _verify(d: Deployment, slot: Slot, switch: SwitchState) -> float:
     if d.host.rehearses:
         d.reporter.line(f"  would check {url} answers 200 from 127.0.0.1:{slot.port}")
         return time.monotonic()
-    routed_to = d.target.switch_port if switch.kind == "nat" else slot.port
+    routed_to = traffic.front_port(d.target, switch, slot)
     deadline = time.monotonic() + VERIFY_SECONDS
     status, text = 0, ""
     while time.monotonic() < deadline:
@@ -337,8 +332,9 @@ def _verify(d: Deployment, slot: Slot, switch: SwitchState) -> float:
 
 def _check_rule(d: Deployment, slot: Slot, switch: SwitchState) -> None:
     live = traffic.live_port(d.host, d.settings, d.target, switch.sudo)
-    if live != slot.port:
-        raise HostError(f"the NAT rule on {d.host.name} sends new connections to {live}, not {slot.port}")
+    wanted = switch.page_port if switch.maintenance else slot.port
+    if live != wanted:
+        raise HostError(f"the NAT rule on {d.host.name} sends new connections to {live}, not {wanted}")
 
 
 def _prepare_front(d: Deployment, switch: SwitchState, serving: Slot | None) -> None:
@@ -351,6 +347,8 @@ def _prepare_front(d: Deployment, switch: SwitchState, serving: Slot | None) -> 
 
 def _switch_line(d: Deployment, slot: Slot, switch: SwitchState) -> str:
     to = f"{slot.name} (127.0.0.1:{slot.port})"
+    if switch.maintenance:
+        return f"the maintenance page's {d.settings.health.path} -> {to}; the page stays up"
     if switch.kind == "nat":
         return f"nat 127.0.0.1:{d.target.switch_port} -> {to}, no nginx reload"
     return f"nginx reload -> {to}"
@@ -369,8 +367,7 @@ def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Swit
             answered = _verify(d, slot, switch)
             traffic.commit(d.host, d.target, switched)
     except BaseException:
-        _best_effort(
-            d,
+        d.best_effort(
             "route traffic as before",
             lambda: traffic.undo(d.host, d.settings, d.target, switch, switched),
         )
@@ -477,6 +474,13 @@ def _locked(
     switch = traffic.read_switch(d.host, d.settings, d.target)  # a refusal comes before any change
     if switch.warning:
         d.reporter.line(f"  warning: {switch.warning}")
+    if switch.maintenance:
+        record.maintenance = True
+        d.reporter.line(
+            f"  maintenance is on (since {switch.maintenance.since}): the page stays up and the new release "
+            f"serves only {d.settings.health.path} until `inv deploy.maintenance --env "
+            f"{d.target.environment} off`"
+        )
     if d.host.rehearses:
         d.reporter.line(f"  would lock {d.host.name}:{lock_file}")
     else:
@@ -492,12 +496,11 @@ def _locked(
         outcome = body(state, switch)
     except BaseException as error:
         detail = str(error) or type(error).__name__
-        _best_effort(
-            d,
+        d.best_effort(
             "record the failure in the audit log",
             lambda: _record(d, action, "failed", started, state, None, record, detail=detail),
         )
-        _best_effort(d, f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
+        d.best_effort(f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
         raise
     try:
         _record(d, action, "ok", started, state, outcome, record)
@@ -507,14 +510,18 @@ def _locked(
 
 
 def _restore_switch(d: Deployment, switch: SwitchState) -> None:
-    """A recorded NAT rule the kernel lost (a reboot, a flush, a switch killed half-way) comes back first,
-    so the slot the record names serves again before anything else changes."""
-    if traffic.restore(d.host, d.target, switch):
-        where = commands.slot_for_port(d.target, switch.recorded_port or 0)
-        d.reporter.line(
-            f"  restored the traffic rule to {where.name if where else switch.recorded_port} from "
-            f"{commands.switch_record_path(d.target)} (the kernel had lost it)"
-        )
+    """What the host lost (a reboot, a flush, a switch killed half-way) comes back first: the recorded NAT
+    rule, or the maintenance page and its rule, so the front serves as recorded before anything changes."""
+    if not traffic.restore(d.host, d.settings, d.target, switch):
+        return
+    if switch.maintenance:
+        d.reporter.line("  restored the maintenance page (the host had lost it)")
+        return
+    where = commands.slot_for_port(d.target, switch.recorded_port or 0)
+    d.reporter.line(
+        f"  restored the traffic rule to {where.name if where else switch.recorded_port} from "
+        f"{commands.switch_record_path(d.target)} (the kernel had lost it)"
+    )
 
 
 def _unlock(d: Deployment, lock_file: str) -> None:
@@ -605,7 +612,7 @@ def _prune_images(d: Deployment, release: Release) -> None:
 
     # Housekeeping after the switch: a failure here is a warning, the new release is already serving.
     with d.reporter.step("prune", f"{app} images beyond the newest {retain}"):
-        _best_effort(d, "prune old release images", prune)
+        d.best_effort("prune old release images", prune)
     if removed:
         d.reporter.line(f"  removed {len(removed)} old release image(s)")
 

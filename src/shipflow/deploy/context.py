@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from shipflow.errors import Failed
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from shipflow.deploy.lock import Actor
     from shipflow.deploy.settings import DeploySettings, TargetSettings
@@ -37,6 +37,13 @@ class Deployment:
     env_file: bytes = b""
     lock_wait: float = 0.0
     prune: tuple[str, int] | None = None  # (the images' shipflow.app label, how many release images to keep)
+
+    def best_effort(self, what: str, action: Callable[[], object]) -> None:
+        """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""
+        try:
+            action()
+        except Exception as error:
+            self.reporter.line(f"  warning: could not {what}: {error}")
 
     def run(self, argv: Sequence[str]) -> CommandResult:
         """Run a command that changes the host; a non-zero exit raises (the host's own error)."""

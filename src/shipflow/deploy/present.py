@@ -52,7 +52,7 @@ def status_lines(report: StatusReport) -> list[str]:
             f" {mark} {slot.slot:<6} 127.0.0.1:{slot.port:<5} {slot.state:<8} {release:<28} "
             f"health {health:<9} {when}".rstrip()
         )
-    lines.extend(_switch_lines(report.switch))
+    lines.extend(_switch_lines(report.switch, report.environment))
     if report.lock:
         lines.append(f"lock: {report.lock['holder']}{' (stale)' if report.lock['stale'] else ''}")
     else:
@@ -64,7 +64,7 @@ def status_lines(report: StatusReport) -> list[str]:
     return lines
 
 
-def _switch_lines(switch: dict[str, object] | None) -> list[str]:
+def _switch_lines(switch: dict[str, object] | None, environment: str) -> list[str]:
     if not switch:
         return []
     line = f"switch: {switch['kind']}"
@@ -73,7 +73,22 @@ def _switch_lines(switch: dict[str, object] | None) -> list[str]:
         if not switch.get("recorded_slot"):
             line = f"switch: nat 127.0.0.1:{switch['port']}, no rule yet (the first deploy sets it)"
     extra = [f"  {key}: {switch[key]}" for key in ("problem", "warning") if key in switch]
-    return [line, *extra]
+    return [line, *extra, *_maintenance_lines(switch.get("maintenance"), environment)]
+
+
+def _maintenance_lines(on: object, environment: str) -> list[str]:
+    if not isinstance(on, dict):
+        return []
+    lines = [
+        f"maintenance: ON since {on['since']} by {on['by']} (503, Retry-After {on['retry_after']} s): "
+        f"{on['message']}"
+    ]
+    if not on.get("page_running"):
+        lines.append(
+            "  problem: the maintenance page is not running (nginx in front answers 502): "
+            f"run `inv deploy.repair --env {environment}` to start it"
+        )
+    return lines
 
 
 def audit_line(record: AuditRecord) -> str:

@@ -50,6 +50,7 @@ HEALTH_KEYS = ("path", "interval", "timeout", "deploy_timeout")
 HOOKS_KEYS = ("pre_switch",)
 TARGET_KEYS = (
     "host", "hosts", "environment", "slots", "drain_timeout", "stop_timeout", "switch", "switch_port",
+    "maintenance_port",
 )  # fmt: skip
 SWITCH_KINDS = ("nat", "reload")
 LOCAL_TARGET_KEYS = ("state_dir", "proxy_port")
@@ -96,6 +97,7 @@ class TargetSettings:
     registry: str | None = None  # push/pull through this registry instead of streaming the image over SSH
     switch: str | None = None  # "nat", "reload", or None: nat where the host permits it, else reload
     switch_port: int = 0  # the stable 127.0.0.1 port nginx routes to when traffic moves by NAT
+    maintenance_port: int = 0  # where the maintenance page's responder listens on 127.0.0.1
 
     @property
     def is_local(self) -> bool:
@@ -303,6 +305,16 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         raise reader.fail(
             f"{prefix}switch_port", "a port apart from the slots and the proxy port", switch_port
         )
+    taken = (*slots, where["proxy_port"], switch_port)
+    candidates = (*range(switch_port + 1, 65536), *range(switch_port - 1, 0, -1))
+    next_free = next(port for port in candidates if port not in taken)
+    maintenance_port = reader.get(table, prefix, "maintenance_port", int, next_free, PORT)
+    if maintenance_port in taken:
+        raise reader.fail(
+            f"{prefix}maintenance_port",
+            "a port apart from the slots, the proxy port and the switch port",
+            maintenance_port,
+        )
     return TargetSettings(
         name=name,
         environment=reader.get(table, prefix, "environment", str, name),
@@ -313,6 +325,7 @@ def _target(reader: _Reader, name: str, table: Any, root: Path, app: str) -> Tar
         stop_timeout=reader.get(table, prefix, "stop_timeout", int, 10, NOT_NEGATIVE),
         switch=switch,
         switch_port=switch_port,
+        maintenance_port=maintenance_port,
         **where,
     )
 

@@ -8,10 +8,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, nat
+from shipflow.deploy import commands, nat, responder
 from shipflow.deploy.commands import LABEL_PREFIX, Slot
+from shipflow.hosts.base import HostError
 
 if TYPE_CHECKING:
+    from shipflow.deploy.responder import MaintenanceRecord
     from shipflow.deploy.settings import DeploySettings, TargetSettings
     from shipflow.hosts.base import Host
 
@@ -74,11 +76,31 @@ def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str]]]:
 
 def routed_slot(host: Host, target: TargetSettings, upstream_text: str | None) -> Slot | None:
     """The slot nginx routes to: the one its include names, or, when the include names the NAT switch's
-    port, the one the recorded switch rule sends that port to."""
+    port, the one the recorded switch rule sends that port to; when it names the maintenance page, the
+    slot behind the page (its health path goes there; all traffic does when maintenance ends)."""
     port = commands.routed_port(upstream_text) if upstream_text else None
     if port is not None and port == target.switch_port:
         port = recorded_switch_port(host, target)
+    elif port is not None and port == target.maintenance_port:
+        on = read_maintenance(host, target)
+        port = on.slot_port if on else None
     return commands.slot_for_port(target, port) if port is not None else None
+
+
+def read_maintenance(host: Host, target: TargetSettings) -> MaintenanceRecord | None:
+    """The maintenance record when maintenance is on (its file exists); an unreadable one is an error
+    that names the file and the way out."""
+    path = responder.record_path(target)
+    raw = host.read_file(path)
+    if raw is None:
+        return None
+    record = responder.parse_record(raw)
+    if record is None:
+        raise HostError(
+            f"{host.name}: {path} (maintenance is on) cannot be read; end maintenance with "
+            f"`inv deploy.maintenance --env {target.environment} off` and turn it on again if needed"
+        )
+    return record
 
 
 def recorded_switch_port(host: Host, target: TargetSettings) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, health, lock, traffic
+from shipflow.deploy import audit, commands, health, lock, page, traffic
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ def switch_report(d: Deployment) -> dict[str, object]:
         return {"kind": "nat", "problem": str(refusal)}
 
     def slot_name(port: int | None) -> str | None:
+        if port is not None and port == d.target.maintenance_port:
+            return "the maintenance page"
         slot = commands.slot_for_port(d.target, port) if port is not None else None
         return slot.name if slot else None
 
@@ -59,11 +61,20 @@ def switch_report(d: Deployment) -> dict[str, object]:
         )
         if state.rule_missing:
             report["problem"] = (
-                f"the kernel has lost the traffic rule to {slot_name(state.recorded_port)}: run "
+                f"the kernel has lost the traffic rule to {slot_name(state.rule_port)}: run "
                 f"`inv deploy.repair --env {d.target.environment}` (a deploy or rollback also restores it)"
             )
     if state.warning:
         report["warning"] = state.warning
+    if state.maintenance is not None:
+        on = state.maintenance
+        report["maintenance"] = {
+            "since": on.since,
+            "by": on.by,
+            "message": on.message,
+            "retry_after": on.retry_after,
+            "page_running": page.running(d.host, d.target),
+        }
     return report
 
 

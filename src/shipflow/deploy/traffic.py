@@ -8,20 +8,25 @@ shipflow change its NAT table (root, or passwordless sudo for nft), else reload 
 
 The live slot is recorded on the host (``<state_dir>/switch.nft``, the rule set itself), so a rule lost to a
 reboot or a firewall flush is put back from it by the next deploy, rollback or ``deploy.repair``.
+
+Maintenance (:mod:`shipflow.deploy.maintenance`) routes the front to the maintenance page's responder the
+same way: the rule (or the include) names ``maintenance_port``. A deploy during maintenance then moves only
+the page's health path to the new slot; the record keeps naming the slot that serves when it ends.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, nat, proxy
-from shipflow.deploy.state import recorded_switch_port
+from shipflow.deploy import commands, nat, page, proxy, responder
+from shipflow.deploy.state import read_maintenance, recorded_switch_port
 from shipflow.errors import Refused
 
 if TYPE_CHECKING:
     from shipflow.deploy.commands import Slot
+    from shipflow.deploy.responder import MaintenanceRecord
     from shipflow.deploy.settings import DeploySettings, TargetSettings
     from shipflow.hosts.base import Host
 
@@ -41,11 +46,19 @@ class SwitchState:
     recorded_port: int | None = None  # the slot port in <state_dir>/switch.nft
     live_port: int | None = None  # the slot port of the rule the kernel holds now
     warning: str | None = None
+    maintenance: MaintenanceRecord | None = None  # maintenance is on: the front routes to its page
+    page_port: int | None = None  # where the page's responder listens (maintenance_port)
+
+    @property
+    def rule_port(self) -> int | None:
+        """Where the kernel's rule should send the switch's port: the page during maintenance, else the
+        recorded slot."""
+        return self.page_port if self.maintenance else self.recorded_port
 
     @property
     def rule_missing(self) -> bool:
-        """A recorded rule the kernel no longer holds (a reboot, a firewall flush, a killed switch)."""
-        return self.recorded_port is not None and self.live_port != self.recorded_port
+        """A rule the kernel should hold and does not (a reboot, a firewall flush, a killed switch)."""
+        return self.kind == "nat" and self.rule_port is not None and self.live_port != self.rule_port
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class Switched:
     rules: str | None
     previous_upstream: str | None
     old_workers: tuple[int, ...]
+    page: tuple[MaintenanceRecord, MaintenanceRecord] | None = None  # during maintenance: before, after
 
 
 def _nat_rights(host: Host) -> tuple[str, ...] | None:
@@ -74,8 +88,10 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
     Raises :class:`NatNotPermitted` when ``switch = "nat"`` is asked for and the host does not permit it.
     """
     recorded = recorded_switch_port(host, target)
+    on = read_maintenance(host, target)
+    page_port = target.maintenance_port if on else None
     if target.switch == "reload":
-        return SwitchState("reload", recorded_port=recorded)
+        return SwitchState("reload", recorded_port=recorded, maintenance=on, page_port=page_port)
     sudo = _nat_rights(host)
     if sudo is None:
         grant = (
@@ -88,8 +104,11 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
                 f'or set switch = "reload" in [targets.{target.name}] of {settings.path}'
             )
         warning = f"switch: nat is not permitted on {host.name}, so nginx reloads instead (for nat, {grant})"
-        return SwitchState("reload", recorded_port=recorded, warning=warning)
-    return SwitchState("nat", sudo, recorded, live_port(host, settings, target, sudo))
+        return SwitchState(
+            "reload", recorded_port=recorded, warning=warning, maintenance=on, page_port=page_port
+        )
+    live = live_port(host, settings, target, sudo)
+    return SwitchState("nat", sudo, recorded, live, maintenance=on, page_port=page_port)
 
 
 def live_port(
@@ -132,9 +151,24 @@ def prepare(
     see no change. Called when :func:`front_ready` is False: once per host, or to start the local nginx."""
     text = proxy.upstream_text(settings, target.switch_port).encode()
     previous = host.read_file(target.upstream_path)
-    if serving is not None and state.recorded_port != serving.port:
+    if state.maintenance is not None:
+        _apply(host, state, page_rules(settings, target))
+    elif serving is not None and state.recorded_port != serving.port:
         _apply_and_record(host, state, target, nat.ruleset(settings.app, target, serving.port, serving.name))
     proxy.write_upstream(host, settings, target, text, previous)
+
+
+def page_rules(settings: DeploySettings, target: TargetSettings) -> str:
+    """The rule set sending the switch's port to the maintenance page."""
+    return nat.ruleset(settings.app, target, target.maintenance_port, "maintenance")
+
+
+def front_port(target: TargetSettings, state: SwitchState, slot: Slot) -> int:
+    """The address nginx names (its ``$upstream_addr``) once traffic goes to ``slot``: the switch's port
+    under nat, else the slot, or the page during maintenance."""
+    if state.kind == "nat":
+        return target.switch_port
+    return target.maintenance_port if state.maintenance else slot.port
 
 
 def switch_to(
@@ -144,6 +178,8 @@ def switch_to(
     nginx route through it; :func:`commit` records it once verified); reload: rewrite the upstream
     include, ``nginx -t``, reload."""
     previous_rules = host.read_file(commands.switch_record_path(target))
+    if state.maintenance is not None:
+        return _behind_the_page(host, settings, target, state, slot, previous_rules, state.maintenance)
     if state.kind == "reload":
         done = proxy.switch(host, settings, target, slot)
         if previous_rules is not None:
@@ -155,17 +191,40 @@ def switch_to(
     return Switched("nat", old_rules, rules, None, ())
 
 
+def _behind_the_page(
+    host: Host,
+    settings: DeploySettings,
+    target: TargetSettings,
+    state: SwitchState,
+    slot: Slot,
+    previous_rules: bytes | None,
+    before: MaintenanceRecord,
+) -> Switched:
+    """During maintenance the front keeps routing to the page: only the page's health path moves to
+    ``slot`` (the responder reloads; nginx in front and the kernel's rule stay as they are)."""
+    after = replace(before, slot_port=slot.port)
+    page.serve(host, settings, target, after)
+    rules = nat.ruleset(settings.app, target, slot.port, slot.name) if state.kind == "nat" else None
+    old_rules = previous_rules.decode() if previous_rules is not None else None
+    return Switched(state.kind, old_rules, rules, None, (), page=(before, after))
+
+
 def commit(host: Host, target: TargetSettings, done: Switched) -> None:
-    """Record a verified NAT switch on the host: the slot the next deploy reads and a restore puts back."""
+    """Record a verified switch on the host: the slot the next deploy reads and a restore puts back."""
     if done.kind == "nat" and done.rules is not None:
         host.write_file(commands.switch_record_path(target), done.rules.encode())
+    if done.page is not None:
+        host.write_file(responder.record_path(target), done.page[1].to_json().encode())
 
 
 def undo(
     host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, done: Switched
 ) -> None:
-    """Route as before ``done``: the previous rule (the record still names it), or the previous upstream."""
-    if done.kind == "nat":
+    """Route as before ``done``: the previous rule (the record still names it), or the previous upstream;
+    during maintenance, the page's health path to the slot it went to."""
+    if done.page is not None:
+        page.serve(host, settings, target, done.page[0])
+    elif done.kind == "nat":
         previous = done.previous_rules.encode() if done.previous_rules is not None else None
         _put_rules_back(host, settings, target, state, previous)
     elif done.previous_upstream is not None:
@@ -182,15 +241,45 @@ def _put_rules_back(
         _apply_and_record(host, state, target, previous.decode())
 
 
-def restore(host: Host, target: TargetSettings, state: SwitchState) -> bool:
-    """Put the recorded rule back when the kernel lost it; False when nothing was missing."""
-    if state.kind != "nat" or not state.rule_missing:
-        return False
+def restore(host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState) -> bool:
+    """Put back what the host lost (a reboot, a flush, a killed switch): the recorded rule, or during
+    maintenance its page and the rule to it. False when nothing was missing."""
+    restored = False
+    if state.maintenance is not None and not page.running(host, target):
+        page.serve(host, settings, target, state.maintenance)
+        restored = True
+    if not state.rule_missing:
+        return restored
+    if state.maintenance is not None:
+        _apply(host, state, page_rules(settings, target))
+        return True
     raw = host.read_file(commands.switch_record_path(target))
     if raw is None:
-        return False
+        return restored
     _apply(host, state, raw.decode())
     return True
+
+
+def to_page(host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState) -> Switched:
+    """Route the front to the maintenance page (its responder already answers): the rule, or the include
+    and a reload."""
+    if state.kind == "nat":
+        _apply(host, state, page_rules(settings, target))
+        return Switched("nat", None, None, None, ())
+    text = proxy.upstream_text(settings, target.maintenance_port).encode()
+    done = proxy.write_upstream(host, settings, target, text, host.read_file(target.upstream_path))
+    return Switched("reload", None, None, done.previous_text, done.old_workers)
+
+
+def from_page(
+    host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState, slot: Slot
+) -> Switched:
+    """Route the front from the maintenance page back to ``slot``."""
+    if state.kind == "nat":
+        _apply(host, state, nat.ruleset(settings.app, target, slot.port, slot.name))
+        return Switched("nat", None, None, None, ())
+    done = proxy.switch(host, settings, target, slot)
+    return Switched("reload", None, None, done.previous_text, done.old_workers)
 
 
 def remove_rules(host: Host, settings: DeploySettings, target: TargetSettings, state: SwitchState) -> None:

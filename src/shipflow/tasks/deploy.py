@@ -176,7 +176,7 @@ def status(c: Context, env: str | None = None, json: bool = False) -> None:
 @task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
 def remove(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Stop and remove the app's containers and upstream file (and local nginx); images and audit stay."""
-    from shipflow.deploy.maintenance import remove as remove_app
+    from shipflow.deploy.housekeeping import remove as remove_app
     from shipflow.deploy.present import removed_line
 
     with _deploying(env, dry_run=dry_run) as session:
@@ -187,7 +187,7 @@ def remove(c: Context, env: str | None = None, dry_run: bool = False) -> None:
 @task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
 def repair(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Put the recorded traffic rule back where the kernel lost it (after a reboot or a firewall flush)."""
-    from shipflow.deploy.maintenance import repair as repair_host
+    from shipflow.deploy.housekeeping import repair as repair_host
 
     with _deploying(env, dry_run=dry_run) as session:
         for d in session.deployments:
@@ -197,7 +197,7 @@ def repair(c: Context, env: str | None = None, dry_run: bool = False) -> None:
 @task(help={"env": ENV_HELP, "dry-run": DRY_RUN_HELP})
 def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
     """Clear the deploy lock (after a crashed deploy); recorded in the audit log."""
-    from shipflow.deploy.maintenance import unlock as unlock_host
+    from shipflow.deploy.housekeeping import unlock as unlock_host
     from shipflow.deploy.present import unlocked_line
 
     with _deploying(env, dry_run=dry_run) as session:
@@ -251,6 +251,38 @@ def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = Fa
         session.line(local_proxy_line(session.first, stop=stop))
 
 
+@task(
+    positional=["switch"],
+    help={
+        "switch": "on (put the page up, or change its text) or off (serve the live release again)",
+        "env": ENV_HELP,
+        "message": "TEXT of the page (default: a sentence saying the service will be back shortly)",
+        "retry-after": "SECONDS clients are told to wait (the Retry-After header; default 300)",
+        "dry-run": DRY_RUN_HELP,
+        "wait": WAIT_HELP,
+    },
+)
+def maintenance(
+    c: Context,
+    switch: str,
+    env: str | None = None,
+    message: str | None = None,
+    retry_after: int = Seconds(300),
+    dry_run: bool = False,
+    wait: int = Seconds(0),
+) -> None:
+    """Maintenance on: the front answers 503 with a page and Retry-After for every path but the health
+    path (switched like traffic: no nginx reload under nat); off: the live release serves again. Deploys
+    and rollbacks keep it on; deploy.status shows it; recorded in the audit log."""
+    from shipflow.deploy.maintenance import checked_request, turn_off, turn_on
+
+    with exit_codes("deploy.maintenance"):  # bad input is refused before any host is contacted
+        request = checked_request(switch, message, retry_after)
+    with _deploying(env, "deploy.maintenance", dry_run=dry_run, lock_wait=wait) as session:
+        for d in session.deployments:
+            session.line(turn_on(d, request) if request else turn_off(d))
+
+
 namespace = Collection("deploy")
-for _task in (local, staging, prod, rollback, status, remove, repair, unlock, audit, proxy):
+for _task in (local, staging, prod, rollback, status, remove, repair, unlock, audit, proxy, maintenance):
     namespace.add_task(_task)

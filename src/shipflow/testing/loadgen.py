@@ -13,9 +13,10 @@ Two kinds of workers run at once, as real clients do:
 Each worker mixes ``GET /`` with ``POST /notes`` (``write_share`` of its requests, each with a unique
 title); a 201 answer's ``id`` is an acknowledged write, and :func:`missing_writes` later tells which of
 those the service no longer has. A request fails on no answer, a transport error or a status outside
-2xx. Which release answered comes from the JSON body's ``sha``, else the ``X-Release`` header, else
-``?``. Generators stop by themselves after ``max_seconds`` or ``max_requests``; latency samples are
-bounded per mode.
+2xx (with ``pages_ok``, a maintenance page, ``503`` with ``Retry-After``, is an answer, counted under
+:data:`PAGE`, and a write it answers is simply not acknowledged). Which release answered comes from the
+JSON body's ``sha``, else the ``X-Release`` header, else ``?``. Generators stop by themselves after
+``max_seconds`` or ``max_requests``; latency samples are bounded per mode.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 KEEPALIVE = "keepalive"
 CLOSE = "close"
 MODES = (KEEPALIVE, CLOSE)
+PAGE = "maintenance page"
 MAX_FAILURES_KEPT = 20
 LATENCY_SAMPLES_PER_MODE = 100_000
 NOTES_PAGE = 1000
@@ -169,12 +171,14 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class Reply:
-    """One HTTP answer: its status, body, ``X-Release`` header and whether the server closes after it."""
+    """One HTTP answer: its status, body, ``X-Release`` and ``Retry-After`` headers and whether the server
+    closes after it."""
 
     status: int
     body: bytes
     release: str | None
     will_close: bool
+    retry_after: str | None = None
 
 
 def _exchange(
@@ -187,7 +191,8 @@ def _exchange(
     connection.request(method, path, body=body, headers=headers)
     response = connection.getresponse()
     data = response.read()
-    return Reply(response.status, data, response.getheader("X-Release"), response.will_close)
+    release, retry_after = response.getheader("X-Release"), response.getheader("Retry-After")
+    return Reply(response.status, data, release, response.will_close, retry_after)
 
 
 def send_once(
@@ -280,8 +285,11 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def judge(reply: Reply, write: bool) -> Judged:
-    """A 2xx answer is ok; a write is acknowledged only by a 201 whose JSON body holds an integer id."""
+def judge(reply: Reply, write: bool, *, pages_ok: bool = False) -> Judged:
+    """A 2xx answer is ok; a write is acknowledged only by a 201 whose JSON body holds an integer id. With
+    ``pages_ok`` a maintenance page (503 with Retry-After) is ok too, served by :data:`PAGE`."""
+    if pages_ok and reply.status == 503 and reply.retry_after:
+        return Judged(True, PAGE)
     if not 200 <= reply.status < 300:
         return Judged(False, detail=f"HTTP {reply.status}: {reply.body[:100]!r}")
     document = _json_object(reply.body)
@@ -319,8 +327,10 @@ class LoadGenerator:
         max_seconds: float = 300.0,
         max_requests: int = 1_000_000,
         timeout: float = TIMEOUT_SECONDS,
+        pages_ok: bool = False,
     ) -> None:
         self.host, self.port, self.path = loopback_target(url)
+        self.pages_ok = pages_ok
         if not 0.0 <= write_share <= 1.0:
             raise ValueError(f"write_share is a fraction of the requests (0 to 1), not {write_share}")
         self.notes_path = urljoin(self.path, "notes")
@@ -347,7 +357,7 @@ class LoadGenerator:
                 reply = client.request(method, path, body)
         except TransportError as error:
             return Judged(False, detail=f"{type(error).__name__}: {error}")
-        verdict = judge(reply, write)
+        verdict = judge(reply, write, pages_ok=self.pages_ok)
         if client is not None and not verdict.ok:
             client.close()  # after a bad answer, don't trust the connection it came on
         return verdict
