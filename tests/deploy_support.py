@@ -19,6 +19,7 @@ from pathlib import Path
 from support import REPO, run_shipflow
 
 SERVICE_FILES = ("examples/service", "scripts/start.sh")
+MIGRATION_VERSIONS = "examples/service/migrations/versions"
 CANARY_SECRET = "canary-secret-value-7f3a9c1e5b"
 
 
@@ -76,12 +77,33 @@ def base_image() -> str:
     return settings.base.reference
 
 
+def migrations_head_of(context: bytes) -> str:
+    """The head revision of the example service's migrations in a build context, as `inv build` labels it."""
+    from shipflow.db.heads import heads_of
+
+    lines = []
+    with tarfile.open(fileobj=io.BytesIO(context)) as archive:
+        for member in archive.getmembers():
+            if (
+                member.isfile()
+                and member.name.startswith(f"{MIGRATION_VERSIONS}/")
+                and member.name.endswith(".py")
+            ):
+                text = archive.extractfile(member).read().decode()  # type: ignore[union-attr]
+                lines += [(member.name, line) for line in text.splitlines()]
+    head = heads_of(lines)
+    assert head is not None, "the example service's migrations have no readable head"
+    return head
+
+
 def build_release(repository: str, name: str, base: str, context: bytes | None = None) -> ServiceRelease:
-    """An image of the example service labelled as release ``name`` (its sha is made unique per run)."""
+    """An image of the example service labelled as release ``name`` (its sha is made unique per run) and
+    with its migrations' head, as `inv build` labels it."""
     sha = f"{name}{uuid.uuid4().hex}"[:40]
+    context = context if context is not None else service_context()
     docker_build(
         f"{repository}:{sha}",
-        context if context is not None else service_context(),
+        context,
         "--file", "examples/service/Dockerfile",
         "--build-arg", f"BASE_IMAGE={base}",
         "--build-arg", f"SHIPFLOW_SHA={sha}",
@@ -89,6 +111,7 @@ def build_release(repository: str, name: str, base: str, context: bytes | None =
         "--label", f"org.opencontainers.image.revision={sha}",
         "--label", f"org.opencontainers.image.version={name}",
         "--label", f"shipflow.app={repository}",
+        "--label", f"shipflow.migrations_head={migrations_head_of(context)}",
     )  # fmt: skip
     return ServiceRelease(f"{repository}:{sha}", sha)
 

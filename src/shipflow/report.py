@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -13,6 +14,13 @@ if TYPE_CHECKING:
 
 def _unmasked(text: str) -> str:
     return text
+
+
+@dataclass
+class Step:
+    """A step in progress: what its line will say after the status."""
+
+    detail: str
 
 
 class Reporter:
@@ -36,15 +44,17 @@ class Reporter:
         print(self.mask(text), file=self.stream, flush=True)
 
     @contextmanager
-    def step(self, name: str, detail: str = "") -> Iterator[None]:
-        """Time a step and print it on one line when it ends (``FAILED`` when it raises)."""
+    def step(self, name: str, detail: str = "") -> Iterator[Step]:
+        """Time a step and print it on one line when it ends (``FAILED`` when it raises), with its detail
+        as the step left it (``with reporter.step(...) as step: step.detail = "what it found"``)."""
         started = time.monotonic()
+        current = Step(detail)
         try:
-            yield
+            yield current
         except BaseException:
-            self._finish(name, started, "FAILED", detail)
+            self._finish(name, started, "FAILED", current.detail)
             raise
-        self._finish(name, started, "ok", detail)
+        self._finish(name, started, "ok", current.detail)
 
     def _finish(self, name: str, started: float, status: str, detail: str) -> None:
         seconds = time.monotonic() - started

@@ -235,3 +235,16 @@ def test_status_of_a_database_file_not_created_yet_does_not_create_it(project: P
     assert "current: base (no migration applied" in status.stdout
     assert "pending: 3" in status.stdout
     assert not (project / "dev.db").exists()
+
+
+def test_the_migrations_head_is_read_from_the_commit_not_the_working_tree(project: Path) -> None:
+    from shipflow.db.heads import migrations_head_at
+
+    versions = (project / VERSIONS).relative_to(project).as_posix()
+    committed = migrations_head_at(project, "HEAD", versions)
+    (project / VERSIONS / "0004_add_tags.py").write_text(NEW_MIGRATION)  # not committed: not in an image
+
+    assert committed is not None and migrations_head_at(project, "HEAD", versions) == committed
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "-m", "a new migration")
+    assert migrations_head_at(project, "HEAD", versions) == "0004"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from db_support import NEW_MIGRATION
 from deploy_support import (
+    MIGRATION_VERSIONS,
     DeployProject,
     ServiceRelease,
     base_image,
@@ -24,7 +25,6 @@ from deploy_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.needs("docker", "nginx")]
 
 REPOSITORY = f"shipflow-dbe2e-{uuid.uuid4().hex[:6]}"
-VERSIONS = "examples/service/migrations/versions"
 BROKEN_MIGRATION = NEW_MIGRATION.replace(
     'op.create_table("tags", sa.Column("id", sa.Integer(), nullable=False), sa.PrimaryKeyConstraint("id"))',
     'raise RuntimeError("this migration fails on purpose")',
@@ -36,14 +36,19 @@ def releases() -> Iterator[dict[str, ServiceRelease]]:
     base = base_image()
     built = {
         "v1": build_release(REPOSITORY, "v1", base),
+        "v1-code": build_release(REPOSITORY, "v1-code", base),  # the same migrations, other code
+        "v1-again": build_release(REPOSITORY, "v1-again", base),
         "v2": build_release(
-            REPOSITORY, "v2", base, service_context({f"{VERSIONS}/0004_add_tags.py": NEW_MIGRATION.encode()})
+            REPOSITORY,
+            "v2",
+            base,
+            service_context({f"{MIGRATION_VERSIONS}/0004_add_tags.py": NEW_MIGRATION.encode()}),
         ),
         "broken": build_release(
             REPOSITORY,
             "broken",
             base,
-            service_context({f"{VERSIONS}/0004_broken.py": BROKEN_MIGRATION.encode()}),
+            service_context({f"{MIGRATION_VERSIONS}/0004_broken.py": BROKEN_MIGRATION.encode()}),
         ),
     }
     yield built
@@ -90,6 +95,26 @@ def test_a_new_migration_is_applied_before_the_switch_and_recorded(
     assert "rolling back across a schema change" in back.stdout
     assert "revision 0003" in back.stdout and "now at 0004" in back.stdout
     assert project.served_sha() == releases["v1"].sha
+
+
+def test_a_release_without_a_new_migration_runs_no_migration_container_unless_the_database_moved(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    deployed(project, releases["v1"])
+
+    same = deployed(project, releases["v1-code"])
+
+    assert "at head 0003, nothing to run" in same.stdout and "database:" not in same.stdout
+    record = deploy_records(project)[-1]
+    assert record["extra"]["db_revision_before"] == record["extra"]["db_revision_after"] == "0003"  # type: ignore[index]
+
+    # Behind shipflow's back: the database is taken one revision down through the live release.
+    live = f"{project.app}-local-green"
+    downgrade = ["docker", "exec", live, "python3", "-m", "alembic", "downgrade", "-1"]
+    subprocess.run(downgrade, check=True, capture_output=True)
+    moved = deployed(project, releases["v1-again"])
+
+    assert "database: 0002 -> 0003" in moved.stdout and "nothing to run" not in moved.stdout
 
 
 def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(

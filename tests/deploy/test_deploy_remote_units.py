@@ -220,12 +220,25 @@ def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_
     lines = rollout.pending_lines(plans, "before-switch", pending_for)
 
     assert lines[0] == "  migrations pending on web-1 (database at 0003): 0004 (tags)"
-    assert lines[1].startswith("  migrations pending on web-2: unknown until the host is reached")
+    assert lines[1].startswith(
+        "  migrations pending on web-2: unknown: its database's revision could not be read"
+    )
     assert lines[2].startswith("  migrations on web-3: nothing deployed yet") and "0001 (notes)" in lines[2]
     assert rollout.pending_lines(plans, "off", pending_for) == [
         f"  migrations pending: {rollout.migrations_note('off')}"
     ]
-    assert rollout.pending_lines(plans, "before-switch", None)[0].startswith("  migrations pending: unknown")
+    not_built_here = rollout.pending_lines(plans[:1], "before-switch", None)
+    assert not_built_here == [
+        "  migrations pending on web-1 (database at 0003): unknown: the image was not built from this "
+        "checkout, so its migrations are not listed here; `alembic upgrade head` runs before the switch "
+        '(migrate = "before-switch")'
+    ]
+    assert rollout.pending_lines(plans[:1], "before-switch", None, image_head="0003") == [
+        "  migrations pending on web-1 (database at 0003): none (the release's head is 0003 too)"
+    ]
+    assert (
+        "up to the release's head 0004" in rollout.pending_lines(plans[:1], "before-switch", None, "0004")[0]
+    )
     no_scripts = rollout.pending_lines(plans[2:], "before-switch", lambda _: [])
     assert no_scripts[0].endswith("on whatever database it finds (none)")
 

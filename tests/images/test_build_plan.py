@@ -161,6 +161,13 @@ def test_labels_and_build_args_come_from_the_commit_only() -> None:
     assert build_plan(settings, SourceFacts(sha=SHA, committed_at=COMMITTED, release_tag="v2.0.1")) == plan
 
 
+def test_a_commit_with_migrations_labels_the_image_with_their_head() -> None:
+    settings = BuildSettings(image="app")
+    facts = SourceFacts(sha=SHA, committed_at=COMMITTED, migrations_head="0003")
+    assert dict(build_plan(settings, facts).labels)["shipflow.migrations_head"] == "0003"
+    assert "shipflow.migrations_head" not in build_plan(settings, CLEAN).labels
+
+
 def test_an_untagged_commit_has_a_semver_build_version() -> None:
     assert version_of(CLEAN) == "0.0.0+0123456789ab"
 

@@ -154,9 +154,18 @@ def _uid_in_image(d: Deployment, image: str, name: str) -> str:
 # --- migrations ---------------------------------------------------------------------------------------
 
 
-def _migrate(d: Deployment, slot: Slot, release: Release, record: RunRecord) -> None:
-    """``alembic upgrade head`` before the candidate starts; a failure stops the deploy right here."""
-    with d.reporter.step("migrate", "alembic upgrade head (one-off container)"):
+def _migrate(
+    d: Deployment, slot: Slot, release: Release, record: RunRecord, serving: SlotState | None
+) -> None:
+    """``alembic upgrade head`` before the candidate starts, unless the database (read through the
+    serving release) is already at the release's head; a failure stops the deploy right here."""
+    with d.reporter.step("migrate", "alembic upgrade head (one-off container)") as step:
+        head = migration.release_head(d.host, release.image)
+        database = migration.database_revision(d, serving) if head and serving else None
+        if migration.at_head(head, database):
+            record.db_checked, record.db_before, record.db_after = True, database, database
+            step.detail = f"at head {database}, nothing to run"
+            return
         run = migration.upgrade_head(d, slot, release)
         record.db_checked, record.db_before, record.db_after = True, run.before, run.after
         if not run.ok:
@@ -180,7 +189,9 @@ def _warn_schema_change(
     """A rollback to a release deployed at another database revision: say so, naming both revisions."""
     if active.release is None:
         return
-    revision = migration.database_revision(d, active.slot, active.release)
+    with d.reporter.step("schema", f"the database's revision, through {active.container}") as step:
+        revision = migration.database_revision(d, active)
+        step.detail = f"database at {revision or 'unknown'}"
     current = None if revision == "base" else revision  # audit records say null at base, as upgrades do
     wanted = migration.revision_of_release(d, release, labels)
     record.db_checked, record.db_before, record.db_after = True, current, current
@@ -402,14 +413,21 @@ class _Activation:
 
 
 def _prepare_candidate(
-    d: Deployment, slot: Slot, release: Release, candidate: SlotState, *, migrate: bool, record: RunRecord
+    d: Deployment,
+    slot: Slot,
+    release: Release,
+    serving: SlotState | None,
+    *,
+    migrate: bool,
+    record: RunRecord,
 ) -> None:
-    """Env file, migrations and hooks, then start the new release in ``slot``."""
+    """Env file, migrations (the database read through the ``serving`` release) and hooks, before the new
+    release starts in ``slot``."""
     path = commands.env_file_path(d.target, slot)
     with d.reporter.step("env file", f"{path} (0600)"):
         _write_env_file(d, path, release)
     if migrate and d.settings.migrate == "before-switch":
-        _migrate(d, slot, release, record)
+        _migrate(d, slot, release, record, serving)
     for command in d.settings.pre_switch:
         with d.reporter.step("hook", " ".join(command)):
             d.run(commands.one_off(d.settings, d.target, slot, release, command))
@@ -440,7 +458,7 @@ def _activate(
                 with d.reporter.step("aside", f"{candidate.container} ({_short(candidate.sha)}) makes room"):
                     _step_aside(d, slot, candidate)
                 moved = True
-            _prepare_candidate(d, slot, release, candidate, migrate=migrate, record=record)
+            _prepare_candidate(d, slot, release, old, migrate=migrate, record=record)
             with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
                 started = True
                 _start_candidate(d, slot, release, record)

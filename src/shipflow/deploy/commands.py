@@ -201,6 +201,11 @@ def one_off(
     return ["docker", "run", "--rm", *_env_and_volumes(settings, target, slot), release.image, *command]
 
 
+def exec_in(container: str, command: tuple[str, ...]) -> list[str]:
+    """``command`` in a running container (its environment, mounts and working folder)."""
+    return ["docker", "exec", container, *command]
+
+
 def alembic(settings: DeploySettings, *args: str) -> tuple[str, ...]:
     """An alembic command as the image runs it (``python3 -m alembic ARGS`` by default)."""
     return (*settings.alembic, *args)

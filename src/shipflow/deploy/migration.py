@@ -1,17 +1,23 @@
-"""Migrations inside a deploy: ``alembic upgrade head`` and ``alembic current`` in one-off containers of a
-release's image, with the release's env file and volumes (the database the service will use).
+"""Migrations inside a deploy: ``alembic upgrade head`` in a one-off container of a release's image, with
+the release's env file and volumes (the database the service will use), only when the database is not
+already at the head the release's image names; the database's revision is read through the serving
+release (``docker exec``), never guessed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipflow.deploy import audit, commands
+from shipflow.images.plan import MIGRATIONS_HEAD_LABEL
 
 if TYPE_CHECKING:
     from shipflow.deploy.commands import Release, Slot
     from shipflow.deploy.context import Deployment
+    from shipflow.deploy.state import SlotState
+    from shipflow.hosts.base import Host
 
 BEFORE, AFTER = "db_revision_before", "db_revision_after"
 """Keys of the audit record's ``extra`` that hold the database's revision around a deploy."""
@@ -29,14 +35,42 @@ class MigrationRun:
     output: str
 
 
-def database_revision(d: Deployment, slot: Slot, release: Release) -> str | None:
-    """The database's revision read (never changed) through the serving ``release``'s image: a revision,
-    ``"base"`` before any migration, or None when it cannot tell. Runs even in a dry run."""
+def database_revision(d: Deployment, serving: SlotState) -> str | None:
+    """The database's revision read (never changed) through the serving release: ``alembic current`` by
+    ``docker exec`` in its running container (no new container), or in a one-off container of its image
+    when it is stopped. A revision, ``"base"`` before any migration, or None when it cannot tell. Runs
+    even in a dry run."""
     alembic_current = commands.alembic(d.settings, "current")
-    done = d.host.query(commands.one_off(d.settings, d.target, slot, release, alembic_current))
+    if serving.running:
+        argv = commands.exec_in(serving.container, alembic_current)
+    elif serving.release is not None:
+        argv = commands.one_off(d.settings, d.target, serving.slot, serving.release, alembic_current)
+    else:
+        return None
+    done = d.host.query(argv)
     if not done.ok:
         return None
     return commands.parse_current(done.stdout) or "base"
+
+
+def release_head(host: Host, image: str) -> str | None:
+    """The head revision(s) of the migrations in ``image`` on ``host`` (its label, written by the build);
+    None for an image built without it, or not there."""
+    done = host.query(commands.image_labels(image))
+    try:
+        labels = json.loads(done.stdout) if done.ok else None
+    except ValueError:
+        return None
+    head = labels.get(MIGRATIONS_HEAD_LABEL) if isinstance(labels, dict) else None
+    return str(head) if head else None
+
+
+def at_head(head: str | None, database: str | None) -> bool:
+    """Whether a database at ``database`` has nothing to run for a release whose head is ``head``: both
+    known and the same revision(s). Anything unknown counts as pending."""
+    if not head or not database or database == "base":
+        return False
+    return set(head.split(",")) == set(database.split(","))
 
 
 def upgrade_head(d: Deployment, slot: Slot, release: Release) -> MigrationRun:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import bluegreen, fleet, transfer
+from shipflow.deploy import bluegreen, fleet, migration, transfer
 from shipflow.deploy.commands import Release
-from shipflow.deploy.migration import database_revision
 from shipflow.deploy.present import outcome_line
 from shipflow.deploy.releases import release_of_image
 from shipflow.deploy.state import read_state
@@ -150,41 +149,67 @@ def _host_plan(d: Deployment, release: Release) -> HostPlan:
     current = active.release if active and active.running else None
     database = None
     if active is not None and current is not None and d.settings.migrate != "off":
-        database = database_revision(d, active.slot, current)
+        database = migration.database_revision(d, active)
     return HostPlan(d.host.name, current, release, database)
 
 
 def migrations_note(migrate: str) -> str:
+    """When the deploy runs migrations (``migrate``), in words."""
     if migrate == "off":
         return 'none run by the deploy (migrate = "off")'
     when = "before the switch" if migrate == "before-switch" else "when the container starts"
-    return f'unknown until the host is reached: `alembic upgrade head` runs {when} (migrate = "{migrate}")'
+    return f'`alembic upgrade head` runs {when} (migrate = "{migrate}")'
+
+
+NOT_BUILT_HERE = "the image was not built from this checkout, so its migrations are not listed here"
 
 
 def pending_lines(
-    plans: Sequence[HostPlan], migrate: str, pending_for: Callable[[str], list[str] | None] | None
+    plans: Sequence[HostPlan],
+    migrate: str,
+    pending_for: Callable[[str], list[str] | None] | None,
+    image_head: str | None = None,
 ) -> list[str]:
-    """What the approval shows of migrations: per host, those its database lacks, when both are known.
+    """What the approval shows of migrations: per host, those its database lacks, when both are known,
+    else why not.
 
-    ``pending_for(revision)`` lists the new release's migrations after ``revision`` (None: cannot tell).
+    ``pending_for(revision)`` lists the new release's migrations after ``revision`` (None: cannot tell);
+    it is None itself when the release is not this checkout's build, and then ``image_head`` (the head
+    the image's label names) still tells whether anything is pending.
     """
-    if migrate == "off" or pending_for is None:
+    if migrate == "off":
         return [f"  migrations pending: {migrations_note(migrate)}"]
-    lines = []
-    for entry in plans:
-        if entry.current is None:
-            found = pending_for("base")
-            listed = "unknown" if found is None else ", ".join(found) or "none"
-            at = "nothing deployed yet: every migration of the release, on whatever database it finds"
-            lines.append(f"  migrations on {entry.host}: {at} ({listed})")
-            continue
-        found = pending_for(entry.database) if entry.database else None
-        if found is None:
-            lines.append(f"  migrations pending on {entry.host}: {migrations_note(migrate)}")
-        else:
-            listed = ", ".join(found) if found else "none"
-            lines.append(f"  migrations pending on {entry.host} (database at {entry.database}): {listed}")
-    return lines
+    return [_pending_line(entry, migrate, pending_for, image_head) for entry in plans]
+
+
+def _pending_line(
+    entry: HostPlan,
+    migrate: str,
+    pending_for: Callable[[str], list[str] | None] | None,
+    image_head: str | None,
+) -> str:
+    runs = migrations_note(migrate)
+    if entry.current is None:
+        found = pending_for("base") if pending_for else None
+        listed = "unknown" if found is None else ", ".join(found) or "none"
+        at = "nothing deployed yet: every migration of the release, on whatever database it finds"
+        return f"  migrations on {entry.host}: {at} ({listed})"
+    if entry.database is None:
+        return (
+            f"  migrations pending on {entry.host}: unknown: its database's revision could not be read "
+            f"through the serving release; {runs}"
+        )
+    on = f"  migrations pending on {entry.host} (database at {entry.database})"
+    found = pending_for(entry.database) if pending_for else None
+    if found is not None:
+        return f"{on}: {', '.join(found) if found else 'none'}"
+    if pending_for is not None:
+        return f"{on}: unknown: this checkout's migrations do not know revision {entry.database}; {runs}"
+    if migration.at_head(image_head, entry.database):
+        return f"{on}: none (the release's head is {image_head} too)"
+    if image_head:
+        return f"{on}: up to the release's head {image_head} ({NOT_BUILT_HERE}); {runs}"
+    return f"{on}: unknown: {NOT_BUILT_HERE}; {runs}"
 
 
 def plan_lines(
@@ -193,6 +218,7 @@ def plan_lines(
     migrate: str,
     parallel: int,
     pending_for: Callable[[str], list[str] | None] | None = None,
+    image_head: str | None = None,
 ) -> list[str]:
     order = "one at a time" if parallel <= 1 else f"{parallel} at a time"
     lines = [f"plan: deploy to {environment}, {len(plans)} host(s), {order}:"]
@@ -204,7 +230,7 @@ def plan_lines(
         )
         current, new = fleet.short_release(entry.current), fleet.short_release(entry.new)
         lines.append(f"  {entry.host}: {current} -> {new}{same}")
-    lines.extend(pending_lines(plans, migrate, pending_for))
+    lines.extend(pending_lines(plans, migrate, pending_for, image_head))
     return lines
 
 
@@ -233,7 +259,11 @@ def plan_rollout(session: Session, request: RolloutRequest) -> RolloutPlan:
     # The checkout's migrations are the release's only when the release is this checkout's build.
     built_here = request.image is None and request.image_archive is None
     pending_for = partial(pending_in_project, session.project) if built_here else None
-    lines = plan_lines(session.environment, hosts, session.settings.migrate, request.parallel, pending_for)
+    # An archive's image is not in this machine's engine: its head stays unknown.
+    head = None if built_here else migration.release_head(session.here, image.image_id)
+    lines = plan_lines(
+        session.environment, hosts, session.settings.migrate, request.parallel, pending_for, head
+    )
     registry = session.target.registry
     publish = registry is not None and bool(hosts_lacking(session.deployments, image.image_id))
     return RolloutPlan(

@@ -12,14 +12,14 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from shipflow.errors import Failed, Refused
 from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
 from shipflow.images.settings import BaseImage, BuildSettings, build_settings
-from shipflow.project import Project
+from shipflow.project import Project, SettingsError
 from shipflow.release import git
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -149,6 +149,20 @@ def read_source(
     return Source(root=root, commit=commit, facts=facts, changed=changed)
 
 
+def with_migrations_head(project: Project, source: Source) -> Source:
+    """``source`` with the head revision(s) of the project's migrations as committed in its commit (none
+    for a project without alembic settings)."""
+    from shipflow.db.heads import migrations_head_at
+    from shipflow.db.settings import db_settings
+
+    try:
+        versions = db_settings(project).versions_dir.relative_to(source.root)
+    except (SettingsError, ValueError):
+        return source
+    head = migrations_head_at(source.root, source.commit, versions.as_posix())
+    return replace(source, facts=replace(source.facts, migrations_head=head))
+
+
 def _lines(chunk: Mapping[str, Any]) -> Iterable[str]:
     if "stream" in chunk:
         yield from (line for line in str(chunk["stream"]).splitlines() if line.strip())
@@ -249,6 +263,7 @@ def build_head(
     """
     settings = build_settings(project)
     source = read_source(project.root, environment=environment, settings=settings, allow_dirty=allow_dirty)
+    source = with_migrations_head(project, source)
     client = connect_docker()
     ensure_base_image(client, settings.base, project.root)
     if source.changed:

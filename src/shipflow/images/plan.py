@@ -23,6 +23,8 @@ REVISION_LABEL = "org.opencontainers.image.revision"
 VERSION_LABEL = "org.opencontainers.image.version"
 CREATED_LABEL = "org.opencontainers.image.created"
 SOURCE_LABEL = "org.opencontainers.image.source"
+MIGRATIONS_HEAD_LABEL = "shipflow.migrations_head"
+"""The head revision(s) of the migrations the image holds (a deploy compares it with the database's)."""
 DIRTY_SUFFIX = "-dirty"
 
 
@@ -35,6 +37,7 @@ class SourceFacts:
     release_tag: str | None = None
     dirty: bool = False
     source: str = ""
+    migrations_head: str | None = None  # the alembic head(s) committed here, for a project with any
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def oci_labels(image: str, facts: SourceFacts) -> dict[str, str]:
         SOURCE_LABEL: facts.source,
         APP_LABEL: image,
         RELEASE_LABEL: release_id(facts),
+        **({MIGRATIONS_HEAD_LABEL: facts.migrations_head} if facts.migrations_head else {}),
     }
 
 
