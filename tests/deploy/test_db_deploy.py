@@ -104,7 +104,8 @@ def test_a_release_without_a_new_migration_runs_no_migration_container_unless_th
 
     same = deployed(project, releases["v1-code"])
 
-    assert "at head 0003, nothing to run" in same.stdout and "database:" not in same.stdout
+    assert "at head 0003 when blue went live: nothing to run" in same.stdout, same.stdout
+    assert "at 0003, as recorded" in same.stdout and "database: " not in same.stdout
     record = deploy_records(project)[-1]
     assert record["extra"]["db_revision_before"] == record["extra"]["db_revision_after"] == "0003"  # type: ignore[index]
 
@@ -114,7 +115,9 @@ def test_a_release_without_a_new_migration_runs_no_migration_container_unless_th
     subprocess.run(downgrade, check=True, capture_output=True)
     moved = deployed(project, releases["v1-again"])
 
-    assert "database: 0002 -> 0003" in moved.stdout and "nothing to run" not in moved.stdout
+    assert "at 0002, not 0003: migrating, then starting the new release again" in moved.stdout
+    assert "database: 0002 -> 0003" in moved.stdout
+    assert project.served_sha() == releases["v1-again"].sha
 
 
 def test_a_failing_migration_stops_the_deploy_and_the_old_release_keeps_serving(

@@ -17,6 +17,7 @@ from shipflow.deploy import audit, bluegreen, commands, fleet
 from shipflow.deploy.audit import AuditRecord
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.present import stats_lines
+from shipflow.deploy.runrecord import RunRecord
 from shipflow.deploy.timings import (
     Figures,
     Slowest,
@@ -155,7 +156,7 @@ def test_the_stats_read_as_a_table_and_as_one_json_object() -> None:
 
 
 def test_a_record_keeps_the_build_and_the_bytes_streamed() -> None:
-    run = bluegreen.RunRecord(build_s=12.34567)
+    run = RunRecord(build_s=12.34567)
     run.image_brought("sha256:abc", TransferResult(True, 3000, 1000, 0.5, "ssh"))
 
     extra = run.audit_extra({"lock": 0.0012345, "image": 0.51})
@@ -164,7 +165,7 @@ def test_a_record_keeps_the_build_and_the_bytes_streamed() -> None:
     assert list(extra["steps"]) == ["build", "lock", "image"]
     assert (extra["transfer_bytes"], extra["transfer_rate_bps"]) == (1000, 2000)
     assert extra["transfer"] == "sent 1000 bytes over ssh in 0.5s"
-    already = bluegreen.RunRecord()
+    already = RunRecord()
     already.image_brought("sha256:abc", TransferResult(False))
     assert "transfer_bytes" not in already.audit_extra({}) and already.audit_extra({})["steps"] == {}
 

@@ -9,25 +9,37 @@ the verify step routes traffic as before (rule and upstream), so the previous re
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, health, lock, migration, proxy, smoke, traffic, transfer
+from shipflow.deploy import (
+    audit,
+    commands,
+    database,
+    health,
+    lock,
+    migration,
+    proxy,
+    smoke,
+    traffic,
+    transfer,
+)
+from shipflow.deploy.background import Background
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
+from shipflow.deploy.runrecord import RunRecord
 from shipflow.deploy.state import HostState, SlotState, read_state
 from shipflow.hosts.base import HostError
 from shipflow.images.facts import host_has_image
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from shipflow.deploy.context import Deployment
+    from shipflow.deploy.database import Confirmation
     from shipflow.deploy.traffic import Switched, SwitchState
-    from shipflow.deploy.transfer import TransferResult
 
 VERIFY_SECONDS = 10.0
 
@@ -42,58 +54,6 @@ class Delivery:
     registry: str | None = None
     smoke: bool = True
     forced: tuple[str, ...] = ()
-
-
-@dataclass
-class RunRecord:
-    """What one deploy or rollback learns as it goes; it ends in its audit record, success or not.
-
-    ``build_s`` is the time the run spent building its image before any host was touched (a rollout
-    builds once and every host's record carries it); ``transfer_bytes`` and ``transfer_rate_bps`` are the
-    gzipped bytes streamed to the host and their rate, when the image was sent over SSH."""
-
-    image_id: str | None = None
-    transfer: str | None = None
-    transfer_bytes: int | None = None
-    transfer_rate_bps: int | None = None
-    build_s: float | None = None
-    db_checked: bool = False
-    db_before: str | None = None
-    db_after: str | None = None
-    smoke: str | None = None
-    forced: tuple[str, ...] = ()
-    maintenance: bool = False  # the page was up during the run (and stayed up)
-
-    def image_brought(self, image_id: str, result: TransferResult) -> None:
-        self.image_id = image_id
-        self.transfer = result.audit()
-        if result.sent and result.sent_bytes > 0:
-            self.transfer_bytes = result.sent_bytes
-            self.transfer_rate_bps = round(result.sent_bytes / result.seconds) if result.seconds > 0 else None
-
-    def audit_extra(self, steps: Mapping[str, float]) -> dict[str, Any]:
-        """The audit record's ``extra``: what the run learned, and ``steps``, the seconds of each step this
-        run timed on this host (``build`` first when it built the image), to the millisecond."""
-        timed = {**({"build": self.build_s} if self.build_s is not None else {}), **steps}
-        extra: dict[str, Any] = {"steps": {name: round(seconds, 3) for name, seconds in timed.items()}}
-        if self.forced:
-            extra["forced"] = list(self.forced)
-        if self.image_id is not None:
-            extra["image_id"] = self.image_id
-        if self.transfer is not None:
-            extra["transfer"] = self.transfer
-        if self.transfer_bytes is not None:
-            extra["transfer_bytes"] = self.transfer_bytes
-        if self.transfer_rate_bps is not None:
-            extra["transfer_rate_bps"] = self.transfer_rate_bps
-        if self.db_checked:
-            extra[migration.BEFORE] = self.db_before
-            extra[migration.AFTER] = self.db_after
-        if self.smoke is not None:
-            extra["smoke"] = self.smoke
-        if self.maintenance:
-            extra["maintenance"] = "on"
-        return extra
 
 
 @dataclass(frozen=True)
@@ -152,57 +112,6 @@ def _uid_in_image(d: Deployment, image: str, name: str) -> str:
 
 
 # --- migrations ---------------------------------------------------------------------------------------
-
-
-def _migrate(
-    d: Deployment, slot: Slot, release: Release, record: RunRecord, serving: SlotState | None
-) -> None:
-    """``alembic upgrade head`` before the candidate starts, unless the database (read through the
-    serving release) is already at the release's head; a failure stops the deploy right here."""
-    with d.reporter.step("migrate", "alembic upgrade head (one-off container)") as step:
-        head = migration.release_head(d.host, release.image)
-        database = migration.database_revision(d, serving) if head and serving else None
-        if migration.at_head(head, database):
-            record.db_checked, record.db_before, record.db_after = True, database, database
-            step.detail = f"at head {database}, nothing to run"
-            return
-        run = migration.upgrade_head(d, slot, release)
-        record.db_checked, record.db_before, record.db_after = True, run.before, run.after
-        if not run.ok:
-            d.reporter.line("  alembic's last lines:")
-            for line in run.output.splitlines()[-20:]:
-                d.reporter.line(f"    | {line}")
-            raise DeployFailed(
-                f"the migrations of release {_short(release.sha)} failed (`alembic upgrade head` in a "
-                f"one-off container of {release.image}); the database is at revision {run.after or 'base'} "
-                f"(it was at {run.before or 'base'}). The new release was not started and nginx was not "
-                "touched, so the previous release keeps serving. alembic's output is above: fix the "
-                "migration in a new commit and deploy again."
-            )
-    if run.before != run.after:
-        d.reporter.line(f"  database: {run.before or 'base'} -> {run.after or 'base'}")
-
-
-def _warn_schema_change(
-    d: Deployment, active: SlotState, release: Release, labels: dict[str, str], record: RunRecord
-) -> None:
-    """A rollback to a release deployed at another database revision: say so, naming both revisions."""
-    if active.release is None:
-        return
-    with d.reporter.step("schema", f"the database's revision, through {active.container}") as step:
-        revision = migration.database_revision(d, active)
-        step.detail = f"database at {revision or 'unknown'}"
-    current = None if revision == "base" else revision  # audit records say null at base, as upgrades do
-    wanted = migration.revision_of_release(d, release, labels)
-    record.db_checked, record.db_before, record.db_after = True, current, current
-    if current and wanted and current != wanted:
-        downgrade = shlex.join(["alembic", "downgrade", wanted])
-        d.reporter.line(
-            f"  warning: rolling back across a schema change: {_short(release.sha)} went live with the "
-            f"database at revision {wanted}; it is now at {current}, and a rollback does not downgrade it. "
-            f"If the old release cannot work with revision {current}, run `{downgrade}` in a one-off "
-            "container of the current release first."
-        )
 
 
 # --- the candidate and the release it sets aside -------------------------------------------------------
@@ -386,9 +295,10 @@ def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Swit
     return switched, in_force if switched.kind == "nat" else answered
 
 
-def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> None:
+def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> Background[None] | None:
     """Let the old slot finish: nginx's pre-reload workers (after a reload) and every connection still
-    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully."""
+    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully, in the
+    background (the stop no longer touches traffic; what follows need not wait for it)."""
     timeout = d.target.drain_timeout
     if d.host.rehearses:
         d.reporter.line(f"  would wait for the old slot's open connections (at most {timeout:g} s)")
@@ -401,15 +311,29 @@ def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) ->
             remaining = traffic.drain_connections(d.host, old.slot.port, timeout)
             if remaining:
                 d.reporter.line(f"  warning: {remaining} connection(s) still open after {timeout:g} s")
-    if old is not None and old.running:
+    if old is None or not old.running:
+        return None
+
+    def stop_old() -> None:
         with d.reporter.step("stop old", f"{old.container} (kept for rollback)"):
             d.run(commands.stop_container(old.container, d.target.stop_timeout))
+
+    if d.host.rehearses:
+        stop_old()
+        return None
+    return Background(stop_old)
 
 
 @dataclass(frozen=True)
 class _Activation:
     health_s: float | None
     cutover_s: float | None
+    stopping: Background[None] | None = None  # the old slot's stop, still going on
+
+    def finish(self) -> None:
+        """Wait for the old slot's stop (its failure is raised here)."""
+        if self.stopping is not None:
+            self.stopping.result()
 
 
 def _prepare_candidate(
@@ -420,17 +344,19 @@ def _prepare_candidate(
     *,
     migrate: bool,
     record: RunRecord,
-) -> None:
+) -> Confirmation | None:
     """Env file, migrations (the database read through the ``serving`` release) and hooks, before the new
-    release starts in ``slot``."""
+    release starts in ``slot``; the database's confirmation to wait for before the switch, if any."""
     path = commands.env_file_path(d.target, slot)
     with d.reporter.step("env file", f"{path} (0600)"):
         _write_env_file(d, path, release)
+    confirmation = None
     if migrate and d.settings.migrate == "before-switch":
-        _migrate(d, slot, release, record, serving)
+        confirmation = database.migrate(d, slot, release, record, serving)
     for command in d.settings.pre_switch:
         with d.reporter.step("hook", " ".join(command)):
             d.run(commands.one_off(d.settings, d.target, slot, release, command))
+    return confirmation
 
 
 def _activate(
@@ -444,8 +370,10 @@ def _activate(
     switch: SwitchState,
     delivery: Delivery | None = None,
     migrate: bool = False,
+    before_switch: Callable[[], None] | None = None,
 ) -> _Activation:
-    """Bring ``release`` up in ``slot`` and route to it."""
+    """Bring ``release`` up in ``slot`` and route to it; the old slot's stop goes on in the background
+    (:meth:`_Activation.finish` waits for it)."""
     candidate = state.of(slot)
     old = state.active_state if state.active and state.active != slot else None
     if not reuse_container:
@@ -453,12 +381,13 @@ def _activate(
             _bring_image(d, release, delivery, record)
     started = moved = False
     try:
+        confirmation = None
         if not reuse_container:
             if candidate.exists:
                 with d.reporter.step("aside", f"{candidate.container} ({_short(candidate.sha)}) makes room"):
                     _step_aside(d, slot, candidate)
                 moved = True
-            _prepare_candidate(d, slot, release, old, migrate=migrate, record=record)
+            confirmation = _prepare_candidate(d, slot, release, old, migrate=migrate, record=record)
             with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
                 started = True
                 _start_candidate(d, slot, release, record)
@@ -466,18 +395,38 @@ def _activate(
             with d.reporter.step("start", f"{candidate.container} (existing container)"):
                 d.run(commands.start_container(candidate.container))
         _prepare_front(d, switch, old.slot if old else None)
-        with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
-            passed = _health_gate(d, slot, release, candidate.container)
+        passed = _boot(d, slot, release, candidate.container)
+        if confirmation is not None and not database.confirmed(d, confirmation, record):
+            _migrate_and_boot_again(d, slot, release, candidate.container, record)
+        if before_switch is not None:
+            before_switch()
         healthy_at = time.monotonic()
         switched, serving_at = _switch_verify(d, slot, switch)
     except BaseException:
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
-    _drain_and_stop(d, switched, old)
+    stopping = _drain_and_stop(d, switched, old)
     if moved:
         _drop_aside(d, slot, candidate.container)
-    return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
+    return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover, stopping)
+
+
+def _boot(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
+    with d.reporter.step("health", f"{d.settings.health.path} on 127.0.0.1:{slot.port}"):
+        return _health_gate(d, slot, release, container)
+
+
+def _migrate_and_boot_again(
+    d: Deployment, slot: Slot, release: Release, container: str, record: RunRecord
+) -> None:
+    """The database moved since the serving release went live: the new release (which has had no traffic)
+    is removed, the migrations run, and it starts and boots again."""
+    d.run(commands.remove_container(container))
+    database.migrate(d, slot, release, record, None)
+    with d.reporter.step("start", f"{container} on 127.0.0.1:{slot.port}, after the migration"):
+        _start_candidate(d, slot, release, record)
+    _boot(d, slot, release, container)
 
 
 # --- under the lock, recorded -----------------------------------------------------------------------
@@ -594,7 +543,9 @@ def _converge_active(
     started = time.monotonic()
     _prepare_front(d, switch, active.slot)
     switched, _ = _switch_verify(d, active.slot, switch)
-    _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
+    stopping = _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
+    if stopping is not None:
+        stopping.result()
     seconds = time.monotonic() - started
     return Outcome(
         action, release, active.slot, None, False, seconds, timings=d.reporter.timings, record=record
@@ -669,6 +620,7 @@ def deploy(
         if delivery is not None and delivery.smoke and not d.host.rehearses:
             _smoke(d, release, record)
         _prune_images(d, release)
+        activation.finish()
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(
@@ -708,12 +660,17 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         if active is not None and active.running and active.sha == release.sha:
             return _converge_active(d, state, active, release, "rollback", record, switch)
         d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
-        if active is not None and d.settings.migrate != "off" and not d.host.rehearses:
-            _warn_schema_change(d, active, release, choice.labels, record)
+        reading = database.start_schema_read(d, active) if active is not None else None
+
+        def check_schema() -> None:
+            if reading is not None:
+                database.schema_check(d, reading, release, choice.labels, record)
+
         activation = _activate(
             d, state, choice.slot, release,
-            reuse_container=choice.reuse_container, record=record, switch=switch,
+            reuse_container=choice.reuse_container, record=record, switch=switch, before_switch=check_schema,
         )  # fmt: skip
+        activation.finish()
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(
