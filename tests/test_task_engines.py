@@ -13,7 +13,7 @@ from shipflow.db.operations import check_lines
 from shipflow.db.runner import BadRevision, DatabaseUnreachable
 from shipflow.env.check import EnvProblems, problem_lines
 from shipflow.errors import ShipflowError, message_of
-from shipflow.images.build import BuildResult, DirtyTreeRefused, built_lines
+from shipflow.images.build import DirtyTreeRefused
 from shipflow.lint import CheckResult, ChecksFailed, UnknownCheck, checks_summary, result_lines
 from shipflow.problems import Problem
 from shipflow.release.branches import BranchNameError, DocsBranchError
@@ -61,15 +61,6 @@ def test_db_check_lines_show_the_detail_of_a_pass_and_indent_the_problems_of_a_f
     failed = DbCheckResult("drift", False, 0.2, "add_column a\nadd_column b", "")
     assert check_lines(passed)[0].endswith("  0003")
     assert check_lines(failed)[1:] == ["      add_column a", "      add_column b"]
-
-
-def test_built_lines_name_the_image_its_cache_use_and_every_tag() -> None:
-    result = BuildResult("sha256:" + "a" * 64, ("app:abc", "app:latest"), 2.0, 4, 4)
-    assert built_lines(result, "staging") == [
-        f"built app:abc ({'a' * 12}) for staging in 2.0s, every step from cache",
-        "  tagged app:abc",
-        "  tagged app:latest",
-    ]
 
 
 def test_problem_lines_are_indented_and_masked() -> None:

@@ -10,15 +10,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from build_stream_support import Ticks, recorded
 
 from shipflow.deploy import audit, commands, lock
 from shipflow.deploy.commands import Release, Slot
 from shipflow.deploy.health import poll_delays
+from shipflow.deploy.rollout import build_output
 from shipflow.deploy.session import dotenv_text, masker
 from shipflow.deploy.settings import DeploySettings, load_deploy_settings
 from shipflow.deploy.state import parse_inspect
 from shipflow.env.schema import env_schema
 from shipflow.hosts import DryRunHost, LocalHost
+from shipflow.images.progress import follow
 from shipflow.project import SettingsError, load_project
 from shipflow.report import Reporter
 
@@ -376,3 +379,17 @@ def test_a_set_aside_release_keeps_its_env_file_apart_and_moving_a_missing_file_
 
     assert moved.returncode == 0 and again.returncode == 0
     assert not source.exists() and destination.read_text() == "SECRET_KEY=x\n"
+
+
+def test_a_deploys_build_output_goes_through_the_reporters_mask() -> None:
+    stream = io.StringIO()
+    reporter = Reporter(mask=lambda text: text.replace("boom", "****"), stream=stream)
+    output = build_output(reporter, verbose=False)
+    assert output.terminal is None  # not a terminal: finished lines only, nothing redrawn
+    follow(recorded("failed"), output, Ticks())
+    assert "    | ****-output" in stream.getvalue().splitlines()
+    assert "boom" not in stream.getvalue()
+
+    verbose = io.StringIO()
+    follow(recorded("failed"), build_output(Reporter(reporter.mask, verbose), verbose=True), Ticks())
+    assert "Step 5/8 : RUN echo ****-output && exit 3" in verbose.getvalue().splitlines()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -93,15 +94,67 @@ def test_the_same_commit_builds_to_the_same_image_id_from_cache(project: Path, i
     sha = git(project, "rev-parse", "HEAD")
     first = build(project)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "Step 1/" in first.stdout  # docker's output is shown
-    assert f"built {image_name}:{sha} (" in first.stdout
+    assert re.search(r"^  step  3/12  ran     \d+\.\d\ds  COPY \. /src$", first.stdout, re.MULTILINE)
     first_id = image_id(f"{image_name}:{sha}")
+    assert f"built {first_id.removeprefix('sha256:')[:12]} (" in first.stdout
 
     second = build(project)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "every step from cache" in second.stdout
     assert image_id(f"{image_name}:{sha}") == first_id
     assert app_image_ids(image_name) == [first_id]
+
+
+def test_an_unchanged_commit_prints_a_few_lines_naming_the_image_id_and_tags(
+    project: Path, image_name: str
+) -> None:
+    sha = git(project, "rev-parse", "HEAD")
+    assert build(project).returncode == 0
+
+    again = build(project)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.splitlines()
+    assert len(lines) <= 15, again.stdout
+    assert lines[0].startswith("  steps 1-12/12  cached  ")  # the ARG, FROM, the Dockerfile's and the labels
+    short_id = image_id(f"{image_name}:{sha}").removeprefix("sha256:")[:12]
+    assert re.fullmatch(
+        rf"built {short_id} \(\d+\.\d MB\) for development in \d+\.\ds, every step from cache; "
+        rf"tagged {image_name}:{sha}, {image_name}:latest",
+        lines[-1],
+    ), again.stdout
+    assert "Step " not in again.stdout and "\r" not in again.stdout  # no terminal: nothing redrawn
+
+
+def test_verbose_shows_dockers_whole_output(project: Path) -> None:
+    done = build(project, "--verbose")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for number in range(1, 13):
+        assert f"Step {number}/12 : " in done.stdout
+    assert "Successfully built " in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("built ")
+
+
+FAILING_RUN = "RUN echo boom-output && exit 3"
+
+
+def test_a_failing_run_shows_its_output_and_dockers_error_without_verbose(
+    project: Path, image_name: str
+) -> None:
+    (project / "Dockerfile").write_text(TINY_DOCKERFILE.replace("COPY . /src", FAILING_RUN))
+    commit_all(project, "a step that fails")
+
+    done = build(project)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert re.search(
+        rf"^  step  3/12  failed  \d+\.\d\ds  {re.escape(FAILING_RUN)}$", done.stdout, re.MULTILINE
+    )
+    assert "    | boom-output" in done.stdout.splitlines()
+    docker_error = "The command '/bin/sh -c echo boom-output && exit 3' returned a non-zero code: 3"
+    assert f"build failed: docker build failed: {docker_error}" in done.stderr
+    assert "Step " not in done.stdout and "Traceback" not in done.stderr
+    assert app_image_ids(image_name) == []
 
 
 def test_uncommitted_and_ignored_files_never_reach_the_image(project: Path, image_name: str) -> None:

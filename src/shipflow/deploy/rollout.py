@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from shipflow.deploy.context import Deployment
     from shipflow.deploy.session import Session
+    from shipflow.images.progress import BuildOutput
+    from shipflow.report import Reporter
 
 
 class ApprovalImpossible(BadInput):
@@ -46,6 +48,7 @@ class RolloutRequest:
     image_archive: Path | None = None
     force: bool = False
     parallel: int = 1
+    verbose_build: bool = False  # show docker's whole output when HEAD is built
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,22 @@ class Built:
     seconds: float
 
 
-def build_for_deploy(session: Session, *, allow_dirty: bool, on_line: Callable[[str], None]) -> Built:
-    """Build HEAD (or find every step in docker's cache) for the session's environment, timed."""
-    from shipflow.images.build import build_head
+def build_output(reporter: Reporter, *, verbose: bool) -> BuildOutput:
+    """A build's output through ``reporter`` (masked), with a progress line when it prints to a terminal."""
+    from shipflow.images.progress import output_to
+
+    return output_to(reporter.stream, reporter.line, mask=reporter.mask, verbose=verbose)
+
+
+def build_for_deploy(session: Session, *, allow_dirty: bool, reporter: Reporter, verbose: bool) -> Built:
+    """Build HEAD (or find every step in docker's cache) for the session's environment, timed; each step
+    and the image built are shown on ``reporter``."""
+    from shipflow.images.build import build_head, built_line
 
     started = time.monotonic()
-    built = build_head(session.project, session.environment, allow_dirty=allow_dirty, on_line=on_line)
+    output = build_output(reporter, verbose=verbose)
+    built = build_head(session.project, session.environment, allow_dirty=allow_dirty, output=output)
+    output.line(built_line(built, session.environment))
     return Built(built.tags[0], time.monotonic() - started)
 
 
@@ -139,7 +152,9 @@ def _image_to_ship(session: Session, request: RolloutRequest) -> tuple[transfer.
             release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
             origin = "build of HEAD (not built yet)"
             return transfer.LocalImage(release, reference, lambda: iter(()), origin), None
-    built = build_for_deploy(session, allow_dirty=request.force, on_line=session.line)
+    built = build_for_deploy(
+        session, allow_dirty=request.force, reporter=session.first.reporter, verbose=request.verbose_build
+    )
     return transfer.engine_image(session.here, built.reference), built.seconds
 
 
@@ -336,8 +351,11 @@ def run_rollout(session: Session, plan: RolloutPlan, approve: Callable[[], bool]
     return _finish(session, result, f"{plan.environment}: what each host serves now:")
 
 
-def deploy_here(session: Session, image: str | None, *, allow_dirty: bool) -> bluegreen.Outcome:
-    """This machine's target: deploy ``image`` (an image already built), or HEAD built (or reused) now."""
+def deploy_here(
+    session: Session, image: str | None, *, allow_dirty: bool, verbose_build: bool = False
+) -> bluegreen.Outcome:
+    """This machine's target: deploy ``image`` (an image already built), or HEAD built (or reused) now
+    (docker's whole output shown when ``verbose_build``)."""
     from shipflow.images.build import head_release_reference
 
     d = session.first
@@ -349,7 +367,7 @@ def deploy_here(session: Session, image: str | None, *, allow_dirty: bool) -> bl
         d.reporter.line(f"  would build {reference} (`inv build`) unless it exists")
         release = Release(image=reference, sha=reference.rsplit(":", 1)[-1], version="(not built)")
     else:
-        built = build_for_deploy(session, allow_dirty=allow_dirty, on_line=d.reporter.line)
+        built = build_for_deploy(session, allow_dirty=allow_dirty, reporter=d.reporter, verbose=verbose_build)
         release, build_s = release_of_image(d.host, built.reference), built.seconds
     return deploy_one(d, release, build_s=build_s)
 

@@ -1,4 +1,5 @@
-"""Build an image from a clean export of a commit with the docker SDK, streaming docker's output.
+"""Build an image from a clean export of a commit with the docker SDK, showing each step as it ends (or
+docker's whole stream when verbose; :mod:`shipflow.images.progress`).
 
 The build context is ``git archive`` of the commit (or of a commit of the tracked working-tree changes
 for a permitted dirty build), so untracked, ignored and uncommitted files can never reach an image.
@@ -7,26 +8,21 @@ for a permitted dirty build), so untracked, ignored and uncommitted files can ne
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from shipflow.errors import Failed, Refused
+from shipflow.images.base_script import run_base_script
 from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
+from shipflow.images.progress import BuildOutput, follow
 from shipflow.images.settings import BaseImage, BuildSettings, build_settings
 from shipflow.project import Project, SettingsError
 from shipflow.release import git
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-_STEP = re.compile(r"^Step \d+/\d+ : (\w+)")
-_BUILT = re.compile(r"^Successfully built ([0-9a-f]+)")
-
-LineSink = Callable[[str], None]
 
 
 class BuildError(Failed):
@@ -51,6 +47,8 @@ class BuildResult:
     seconds: float
     steps: int
     cached_steps: int
+    size: int = 0
+    """Bytes, as ``docker image ls`` counts them."""
 
     @property
     def fully_cached(self) -> bool:
@@ -163,21 +161,18 @@ def with_migrations_head(project: Project, source: Source) -> Source:
     return replace(source, facts=replace(source.facts, migrations_head=head))
 
 
-def _lines(chunk: Mapping[str, Any]) -> Iterable[str]:
-    if "stream" in chunk:
-        yield from (line for line in str(chunk["stream"]).splitlines() if line.strip())
-    elif "status" in chunk:
-        yield " ".join(str(chunk[key]) for key in ("status", "id", "progress") if chunk.get(key))
+def build_image(
+    client: Any, plan: BuildPlan, context: IO[bytes], output: BuildOutput | None = None
+) -> BuildResult:
+    """Build ``plan`` from the tar ``context``, show it on ``output``, apply every tag.
 
-
-def build_image(client: Any, plan: BuildPlan, context: IO[bytes], on_line: LineSink) -> BuildResult:
-    """Build ``plan`` from the tar ``context``, stream docker's lines to ``on_line``, apply every tag."""
+    A failed build raises :class:`BuildError` with docker's error, after ``output`` showed the failing
+    step's own output.
+    """
     import docker
 
+    output = output or BuildOutput()
     started = time.monotonic()
-    image_id = ""
-    steps = cached = 0
-    seen_from = False
     try:
         chunks = client.api.build(
             fileobj=context,
@@ -190,28 +185,16 @@ def build_image(client: Any, plan: BuildPlan, context: IO[bytes], on_line: LineS
             forcerm=True,
             decode=True,
         )
-        for chunk in chunks:
-            if "error" in chunk:
-                message = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-                raise BuildError(f"docker build failed: {message}")
-            if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
-                image_id = str(chunk["aux"]["ID"])
-            for line in _lines(chunk):
-                on_line(line)
-                step = _STEP.match(line)
-                if step:
-                    # FROM and the ARGs before the first FROM never come from the cache.
-                    instruction = step.group(1).upper()
-                    steps += seen_from and instruction != "FROM"
-                    seen_from = seen_from or instruction == "FROM"
-                elif line.strip() == "---> Using cache":
-                    cached += 1
-                built = _BUILT.match(line)
-                if built and not image_id:
-                    image_id = built.group(1)
-        if not image_id:
-            raise BuildError("docker build finished without reporting an image id; see its output above")
-        image_id = str(client.api.inspect_image(image_id)["Id"])
+        log = follow(chunks, output)
+        if log.error:
+            raise BuildError(f"docker build failed: {log.error}")
+        if not log.image_id:
+            raise BuildError(
+                "docker build finished without reporting an image id; run again with --verbose to see "
+                "docker's whole output"
+            )
+        inspected = client.api.inspect_image(log.image_id)
+        image_id = str(inspected["Id"])
         for reference in plan.tags[1:]:
             repository, _, tag = reference.rpartition(":")
             client.api.tag(image_id, repository, tag, force=True)
@@ -221,28 +204,32 @@ def build_image(client: Any, plan: BuildPlan, context: IO[bytes], on_line: LineS
         image_id=image_id,
         tags=plan.tags,
         seconds=time.monotonic() - started,
-        steps=steps,
-        cached_steps=cached,
+        steps=log.cacheable_steps,
+        cached_steps=log.cached_steps,
+        size=int(inspected.get("Size") or 0),
     )
 
 
-def ensure_base_image(client: Any, base: BaseImage | None, root: Path) -> bool:
+def ensure_base_image(
+    client: Any, base: BaseImage | None, root: Path, output: BuildOutput | None = None
+) -> bool:
     """Build the base image with the project's script when it is built here and missing; True if built.
 
-    The script's output goes straight to this process's stdout and stderr as it happens.
+    Without ``output`` (or with a verbose one) the script writes straight to this process's stdout and
+    stderr; otherwise its output is shown only when it fails.
     """
     if base is None or not base.is_built_here or image_present(client, base.reference):
         return False
     argv = base_image_command(base, script_path=root / base.script)
-    done = subprocess.run(argv, cwd=root, check=False, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise BuildError(
-            f"building the base image {base.reference} failed (exit {done.returncode}); see above"
-        )
+    code = run_base_script(argv, root, output or BuildOutput(verbose=True))
+    if code != 0:
+        raise BuildError(f"building the base image {base.reference} failed (exit {code}); see above")
     return True
 
 
-def build_release(client: Any, settings: BuildSettings, source: Source, on_line: LineSink) -> BuildResult:
+def build_release(
+    client: Any, settings: BuildSettings, source: Source, output: BuildOutput | None = None
+) -> BuildResult:
     """Export ``source``'s commit with ``git archive`` and build it with ``settings``."""
     plan = build_plan(settings, source.facts)
     with tempfile.TemporaryFile(prefix="shipflow-context-") as context:
@@ -251,46 +238,69 @@ def build_release(client: Any, settings: BuildSettings, source: Source, on_line:
         except git.GitError as error:
             raise BuildError(str(error)) from None
         context.seek(0)
-        return build_image(client, plan, context, on_line)
+        return build_image(client, plan, context, output)
 
 
 def build_head(
-    project: Project, environment: str, *, allow_dirty: bool = False, on_line: LineSink = print
+    project: Project, environment: str, *, allow_dirty: bool = False, output: BuildOutput | None = None
 ) -> BuildResult:
     """Build the project's current commit for ``environment``: what ``inv build`` and deploys call.
 
     Builds the base image first when it is missing; a dirty tree is refused where ``clean_tree`` says so.
     """
+    output = output or BuildOutput()
     settings = build_settings(project)
     source = read_source(project.root, environment=environment, settings=settings, allow_dirty=allow_dirty)
     source = with_migrations_head(project, source)
     client = connect_docker()
-    ensure_base_image(client, settings.base, project.root)
+    ensure_base_image(client, settings.base, project.root, output)
     if source.changed:
-        on_line(f"building uncommitted changes to {len(source.changed)} tracked file(s) as a dirty image")
-    return build_release(client, settings, source, on_line)
+        output.line(f"building uncommitted changes to {len(source.changed)} tracked file(s) as a dirty image")
+    return build_release(client, settings, source, output)
 
 
-def built_lines(result: BuildResult, environment: str) -> list[str]:
-    """What ``inv build`` says about a finished build: the image, its time and cache use, then each tag."""
+def megabytes(size: int) -> str:
+    """``173.2 MB``: bytes in decimal megabytes, as docker counts them."""
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def built_line(result: BuildResult, environment: str) -> str:
+    """The last line of a build: the image id and size, for which environment, time, cache use, every tag."""
     cache = (
         "every step from cache"
         if result.fully_cached
         else f"{result.cached_steps}/{result.steps} steps from cache"
     )
-    built = f"built {result.tags[0]} ({result.short_id}) for {environment} in {result.seconds:.1f}s, {cache}"
-    return [built, *(f"  tagged {reference}" for reference in result.tags)]
+    return (
+        f"built {result.short_id} ({megabytes(result.size)}) for {environment} in {result.seconds:.1f}s, "
+        f"{cache}; tagged {', '.join(result.tags)}"
+    )
 
 
-def build_base(project: Project) -> str:
+def build_base(project: Project, output: BuildOutput | None = None) -> str:
     """Build the project's base image when it is built here and missing; the line saying what happened."""
     base = build_settings(project).base
     if base is None:
         return "build.base: no base image is configured; nothing to build"
     if not base.is_built_here:
         return f"build.base: {base.reference} comes from a registry; nothing to build"
-    built = ensure_base_image(connect_docker(), base, project.root)
-    return f"{'built' if built else 'present, skipped:'} {base.reference}"
+    client = connect_docker()
+    built = ensure_base_image(client, base, project.root, output or BuildOutput())
+    return (
+        f"{'built' if built else 'present, skipped:'} {base.reference}{image_summary(client, base.reference)}"
+    )
+
+
+def image_summary(client: Any, reference: str) -> str:
+    """`` (d5c28fef8a54, 181.0 MB)``: the short id and size of ``reference`` ('' if docker cannot tell)."""
+    import docker
+
+    try:
+        inspected = client.api.inspect_image(reference)
+    except docker.errors.DockerException:
+        return ""
+    short_id = str(inspected["Id"]).removeprefix("sha256:")[:12]
+    return f" ({short_id}, {megabytes(int(inspected.get('Size') or 0))})"
 
 
 def head_release_reference(project: Project, environment: str, *, allow_dirty: bool = False) -> str:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 ENV_HELP = "environment: development, test, staging, production, local (aliases dev, stage, prod)"
 DRY_RUN_HELP = "print every command and file write it would make (secrets masked) and change nothing"
 WAIT_HELP = "SECONDS (a whole number) to wait for another deploy's lock; default 0: refuse at once"
+VERBOSE_HELP = (
+    "show docker's whole output when HEAD is built; by default one line per step, and a failing step's output"
+)
 
 
 @contextmanager
@@ -51,6 +54,7 @@ def _deploying(env: str | None, task: str = "deploy", **options: Any) -> Iterato
         "dry-run": DRY_RUN_HELP,
         "wait": WAIT_HELP,
         "allow-dirty": "build and deploy uncommitted tracked changes (the image is tagged <sha>-dirty)",
+        "verbose": VERBOSE_HELP,
     }
 )
 def local(
@@ -59,12 +63,13 @@ def local(
     dry_run: bool = False,
     wait: int = Seconds(0),
     allow_dirty: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Build (or reuse) the image for HEAD and deploy it blue-green on this machine behind nginx."""
     from shipflow.deploy.rollout import deploy_here
 
     with _deploying("local", dry_run=dry_run, lock_wait=wait, hosts=1) as session:
-        deploy_here(session, image, allow_dirty=allow_dirty)
+        deploy_here(session, image, allow_dirty=allow_dirty, verbose_build=verbose)
 
 
 SHIP_HELP = {
@@ -76,6 +81,7 @@ SHIP_HELP = {
     "wait": WAIT_HELP,
     "parallel": "COUNT of hosts to switch at once (default 1: one at a time)",
     "trust-new-host": "accept a server's host key missing from known_hosts and add it (never a changed key)",
+    "verbose": VERBOSE_HELP,
 }
 
 
@@ -90,6 +96,7 @@ def ship(
     wait: int = 0,
     parallel: int = 1,
     trust_new_host: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Plan the rollout (guards, the image built once, each host's change), approve it, run it."""
     import sys
@@ -99,7 +106,9 @@ def ship(
     from shipflow.deploy.rollout import RolloutRequest, approve_on_terminal, plan_rollout, run_rollout
 
     archive = Path(image_archive) if image_archive is not None else None
-    request = RolloutRequest(image=image, image_archive=archive, force=force, parallel=parallel)
+    request = RolloutRequest(
+        image=image, image_archive=archive, force=force, parallel=parallel, verbose_build=verbose
+    )
     approve = partial(approve_on_terminal, yes=yes, interactive=sys.stdin.isatty(), ask=input)
     with _deploying(environment, dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host) as session:
         run_rollout(session, plan_rollout(session, request), approve)
@@ -116,10 +125,11 @@ def staging(
     wait: int = Seconds(0),
     parallel: int = Count(1),
     trust_new_host: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Build HEAD once and deploy it blue-green to every staging server over SSH (from its branch only)."""
     ship("staging", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
-         wait=wait, parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
 
 
 @task(help=SHIP_HELP, aliases=("production",))
@@ -133,11 +143,12 @@ def prod(
     wait: int = Seconds(0),
     parallel: int = Count(1),
     trust_new_host: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Deploy HEAD to every production server over SSH: guards (main or a release tag, clean, pushed), the
     plan, approval (--yes in CI), a blue-green switch per host and a smoke check through the public URL."""
     ship("production", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
-         wait=wait, parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
 
 
 @task(
