@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -159,8 +160,19 @@ class DeployProject:
         with urllib.request.urlopen(f"{self.proxy_url}/", timeout=5) as response:  # noqa: S310 (loopback)
             return str(json.loads(response.read())["sha"])
 
-    def containers(self) -> dict[str, tuple[bool, str]]:
-        """This app's containers: name -> (running, sha label)."""
+    def containers(self, *, settled: bool = True) -> dict[str, tuple[bool, str]]:
+        """This app's containers: name -> (running, sha label); ``settled``: once those a deploy left
+        stopping in the background are down (bounded, like their ``docker stop``)."""
+        stopping = self.root / ".shipflow" / "local" / "stopping"
+        names = stopping.read_text().split() if settled and stopping.exists() else []
+        deadline = time.monotonic() + 20
+        found = self._containers()
+        while any(found.get(name, (False, ""))[0] for name in names) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            found = self._containers()
+        return found
+
+    def _containers(self) -> dict[str, tuple[bool, str]]:
         listed = subprocess.run(
             ["docker", "ps", "--all", "--filter", f"label=shipflow.app={self.app}", "--format", "{{.Names}}"],
             capture_output=True,

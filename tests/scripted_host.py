@@ -85,6 +85,7 @@ class ScriptedHost:
     nat_permitted: bool = True  # the deploying user may change the NAT table (root)
     nat_rules: dict[str, int] = field(default_factory=dict)  # the kernel's chains: name -> DNAT port
     open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
+    slow_stops: bool = False  # a stop left in the background is still going on
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -169,6 +170,9 @@ class ScriptedHost:
     def _simulate(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
         if argv[0] == "docker":
             return self._docker(argv)
+        if argv[:4] == tuple(commands.stop_in_background("", 0)[:4]):
+            # Done by the time the next command runs, unless the test keeps it stopping.
+            return (0, "") if self.slow_stops else self._docker(argv[4:])
         if argv[0] == "curl":
             return self._curl(argv)
         target = self.target
@@ -277,6 +281,8 @@ class ScriptedHost:
             self.containers[reference].running = True
             return 0, ""
         if argv[:2] == ("docker", "stop"):
+            if reference not in self.containers:
+                return 1, ""
             self.containers[reference].running = False
             return 0, ""
         if argv == tuple(commands.remove_container(reference)):

@@ -337,6 +337,9 @@ def test_status_names_the_active_release_its_health_and_the_url(
 ) -> None:
     deployed(project, releases["v1"])
     deployed(project, releases["v2"])
+    right_after = json.loads(project.shipflow("deploy.status", "--env", "local", "--json").stdout)
+    assert right_after["slots"][0]["state"] in ("stopping", "stopped")  # blue shuts down in the background
+    project.containers()  # until it is down
 
     report = json.loads(project.shipflow("deploy.status", "--env", "local", "--json").stdout)
 

@@ -179,7 +179,7 @@ def test_the_drain_waits_for_the_old_slots_connections_before_stopping_it(host: 
     bluegreen.deploy(deployment(host), RELEASES["v2"])
 
     queries = [argv for argv in host.ran if argv == tuple(nat.established_to(BLUE))]
-    stop = host.ran.index(tuple(commands.stop_container("demo-local-blue", 10)))
+    stop = host.ran.index(tuple(commands.stop_in_background("demo-local-blue", 10)))
     assert len(queries) == 2 and host.ran.index(queries[-1]) < stop
     assert not host.containers["demo-local-blue"].running
 
@@ -234,3 +234,20 @@ def test_a_bad_switch_setting_is_refused_naming_the_file_and_key(
 
     assert isinstance(refused.value, BadInput)  # exit code 2
     assert str(tmp_path / "deploy" / "deploy.toml") in str(refused.value)
+
+
+def test_the_old_slot_stops_in_the_background_and_the_next_run_waits_for_it_first(host: ScriptedHost) -> None:
+    host.slow_stops = True  # its graceful shutdown takes a while
+    bluegreen.deploy(deployment(host), RELEASES["v1"])
+    bluegreen.deploy(deployment(host), RELEASES["v2"])
+
+    assert host.containers["demo-local-blue"].running  # still finishing, serving no one
+    assert [s.state for s in status.status(deployment(host)).slots] == ["stopping", "running"]
+
+    host.ran.clear()
+    bluegreen.rollback(deployment(host))
+
+    waited = host.ran.index(tuple(commands.stop_container("demo-local-blue", 10)))
+    started = host.ran.index(tuple(commands.start_container("demo-local-blue")))
+    assert waited < started  # down before the rollback starts it again
+    assert host.serving_image() == "demo:v1"

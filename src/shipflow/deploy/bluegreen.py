@@ -25,7 +25,6 @@ from shipflow.deploy import (
     traffic,
     transfer,
 )
-from shipflow.deploy.background import Background
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
@@ -295,10 +294,10 @@ def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Swit
     return switched, in_force if switched.kind == "nat" else answered
 
 
-def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> Background[None] | None:
+def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> None:
     """Let the old slot finish: nginx's pre-reload workers (after a reload) and every connection still
-    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully, in the
-    background (the stop no longer touches traffic; what follows need not wait for it)."""
+    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully in the
+    background (it serves no one any more; the next run on this host waits for it to be down)."""
     timeout = d.target.drain_timeout
     if d.host.rehearses:
         d.reporter.line(f"  would wait for the old slot's open connections (at most {timeout:g} s)")
@@ -311,29 +310,28 @@ def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) ->
             remaining = traffic.drain_connections(d.host, old.slot.port, timeout)
             if remaining:
                 d.reporter.line(f"  warning: {remaining} connection(s) still open after {timeout:g} s")
-    if old is None or not old.running:
-        return None
+    if old is not None and old.running:
+        with d.reporter.step("stop old", f"{old.container} (kept for rollback; stopping in the background)"):
+            d.host.write_file(commands.stopping_record_path(d.target), f"{old.container}\n".encode())
+            d.run(commands.stop_in_background(old.container, d.target.stop_timeout))
 
-    def stop_old() -> None:
-        with d.reporter.step("stop old", f"{old.container} (kept for rollback)"):
-            d.run(commands.stop_container(old.container, d.target.stop_timeout))
 
-    if d.host.rehearses:
-        stop_old()
-        return None
-    return Background(stop_old)
+def _wait_for_stopping(d: Deployment) -> None:
+    """Containers the last run left stopping in the background are down before anything reads the slots
+    (``docker stop`` returns at once for one already down)."""
+    path = commands.stopping_record_path(d.target)
+    raw = d.host.read_file(path)
+    if raw is None:
+        return
+    for name in raw.decode("utf-8", "replace").split():
+        d.host.run(commands.stop_container(name, d.target.stop_timeout))  # gone already: nothing to wait for
+    d.run(commands.remove_file(path))
 
 
 @dataclass(frozen=True)
 class _Activation:
     health_s: float | None
     cutover_s: float | None
-    stopping: Background[None] | None = None  # the old slot's stop, still going on
-
-    def finish(self) -> None:
-        """Wait for the old slot's stop (its failure is raised here)."""
-        if self.stopping is not None:
-            self.stopping.result()
 
 
 def _prepare_candidate(
@@ -372,8 +370,7 @@ def _activate(
     migrate: bool = False,
     before_switch: Callable[[], None] | None = None,
 ) -> _Activation:
-    """Bring ``release`` up in ``slot`` and route to it; the old slot's stop goes on in the background
-    (:meth:`_Activation.finish` waits for it)."""
+    """Bring ``release`` up in ``slot`` and route to it."""
     candidate = state.of(slot)
     old = state.active_state if state.active and state.active != slot else None
     if not reuse_container:
@@ -406,10 +403,10 @@ def _activate(
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
-    stopping = _drain_and_stop(d, switched, old)
+    _drain_and_stop(d, switched, old)
     if moved:
         _drop_aside(d, slot, candidate.container)
-    return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover, stopping)
+    return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
 
 
 def _boot(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
@@ -458,6 +455,8 @@ def _locked(
     state: HostState | None = None
     try:
         with d.reporter.step("read state"):
+            if not d.host.rehearses:
+                _wait_for_stopping(d)
             _restore_switch(d, switch)
             state = _settle_asides(d, read_state(d.host, d.settings, d.target))
         outcome = body(state, switch)
@@ -543,9 +542,7 @@ def _converge_active(
     started = time.monotonic()
     _prepare_front(d, switch, active.slot)
     switched, _ = _switch_verify(d, active.slot, switch)
-    stopping = _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
-    if stopping is not None:
-        stopping.result()
+    _drain_and_stop(d, switched, state.of(commands.other_slot(d.target, active.slot)))
     seconds = time.monotonic() - started
     return Outcome(
         action, release, active.slot, None, False, seconds, timings=d.reporter.timings, record=record
@@ -620,7 +617,6 @@ def deploy(
         if delivery is not None and delivery.smoke and not d.host.rehearses:
             _smoke(d, release, record)
         _prune_images(d, release)
-        activation.finish()
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(
@@ -670,7 +666,6 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
             d, state, choice.slot, release,
             reuse_container=choice.reuse_container, record=record, switch=switch, before_switch=check_schema,
         )  # fmt: skip
-        activation.finish()
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(

@@ -299,6 +299,18 @@ def stop_container(name: str, timeout: int) -> list[str]:
     return ["docker", "stop", "--time", str(timeout), name]
 
 
+def stop_in_background(name: str, timeout: int) -> list[str]:
+    """``docker stop`` left running on the host (it outlives this command and the SSH session): the
+    container's in-flight requests finish while the deploy goes on; SIGKILL after ``timeout`` as usual."""
+    return ["sh", "-c", 'nohup "$@" >/dev/null 2>&1 &', "stop", *stop_container(name, timeout)]
+
+
+def stopping_record_path(target: TargetSettings) -> str:
+    """The containers a deploy left stopping in the background (one name a line); the next run on the
+    host waits for them first."""
+    return f"{target.state_dir}/stopping"
+
+
 def remove_container(name: str) -> list[str]:
     return ["docker", "rm", "--force", "--volumes", name]
 

@@ -11,6 +11,7 @@ from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
     from shipflow.deploy.context import Deployment
+    from shipflow.deploy.state import SlotState
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class SlotReport:
     slot: str
     port: int
     container: str
-    state: str  # running | stopped | absent
+    state: str  # running | stopping | stopped | absent
     sha: str | None
     version: str | None
     deployed_at: str | None
@@ -78,10 +79,18 @@ def switch_report(d: Deployment) -> dict[str, object]:
     return report
 
 
+def _container_state(slot: SlotState, stopping: list[str]) -> str:
+    """running | stopping (a deploy stops it in the background) | stopped | absent."""
+    if slot.running:
+        return "stopping" if slot.container in stopping else "running"
+    return "stopped" if slot.exists else "absent"
+
+
 def status(d: Deployment, *, last: int = 5) -> StatusReport:
     """Everything a person asks before and after a deploy, read from the host."""
     host, settings, target = d.host, d.settings, d.target
     state = read_state(host, settings, target)
+    stopping = (host.read_file(commands.stopping_record_path(target)) or b"").decode("utf-8", "replace")
     reports = []
     for slot_state in state.slots:
         probed = None
@@ -93,7 +102,7 @@ def status(d: Deployment, *, last: int = 5) -> StatusReport:
                 slot=slot_state.slot.name,
                 port=slot_state.slot.port,
                 container=slot_state.container,
-                state="running" if slot_state.running else "stopped" if slot_state.exists else "absent",
+                state=_container_state(slot_state, stopping.split()),
                 sha=slot_state.sha,
                 version=slot_state.label("version"),
                 deployed_at=slot_state.label("deployed_at"),
