@@ -251,6 +251,71 @@ def proxy(c: Context, stop: bool = False, env: str = "local", dry_run: bool = Fa
         session.line(local_proxy_line(session.first, stop=stop))
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "follow": "keep streaming new lines until Ctrl-C (exit 0)",
+        "slot": "live (default: the slot serving traffic), blue, green, or both (lines then name their slot)",
+        "since": "only lines newer than this: a duration (10m, 1h30m, 45s) or a date (2026-12-01T10:00:00)",
+        "n": "COUNT of last lines per container (default 100; 0: all)",
+        "host": "only this server of the environment (default: every host)",
+    }
+)
+def logs(
+    c: Context,
+    env: str | None = None,
+    follow: bool = False,
+    slot: str = "live",
+    since: str | None = None,
+    n: int = Count(100),
+    host: str | None = None,
+) -> None:
+    """The live release's container logs from every host, each line prefixed with its host, merged by
+    time; secrets masked; --follow streams until Ctrl-C."""
+    from shipflow.deploy.operate import checked_request, choose, show_logs
+
+    with _deploying(env, "deploy.logs") as session:
+        request = checked_request(slot, since, n or None, follow)
+        show_logs(session, choose(session.deployments, host), request)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "host": "run on this server of the environment (default: the first)",
+        "all": "run on every server of the environment, one after another",
+    },
+    name="exec",
+)
+def exec_command(c: Context, env: str | None = None, host: str | None = None, all: bool = False) -> None:
+    """Run the command after `--` in a one-off container of the live release (its image and env file),
+    removed afterwards; exits with the command's exit code; recorded in the audit log."""
+    from invoke.exceptions import Exit
+
+    from shipflow.deploy.operate import choose, exec_on
+    from shipflow.tasks.badflags import remainder_words
+
+    with _deploying(env, "deploy.exec") as session:
+        code = exec_on(
+            session, choose(session.deployments, host, every=all), tuple(remainder_words(c.config))
+        )
+    if code:
+        raise Exit(code=code)
+
+
 namespace = Collection("deploy")
-for _task in (local, staging, prod, rollback, status, remove, repair, unlock, audit, proxy):
+for _task in (
+    local,
+    staging,
+    prod,
+    rollback,
+    status,
+    remove,
+    repair,
+    unlock,
+    audit,
+    proxy,
+    logs,
+    exec_command,
+):
     namespace.add_task(_task)
