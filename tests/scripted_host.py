@@ -29,6 +29,7 @@ from shipflow.hosts.base import CommandResult
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
     from shipflow.deploy.settings import TargetSettings
@@ -88,6 +89,7 @@ class ScriptedHost:
     open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
     logs: dict[str, list[str]] = field(default_factory=dict)  # container -> its `--timestamps` lines
     one_off_result: CommandResult | None = None  # what a `docker run --rm` one-off prints and exits with
+    attached: list[tuple[str, ...]] = field(default_factory=list)  # commands run on the user's terminal
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -117,12 +119,17 @@ class ScriptedHost:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
         done = self._answer(tuple(argv), b"".join(chunks or ()))
         for line in done.stdout.splitlines():
             if on_line is not None:
                 on_line(line)
         return done
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        self.attached.append(tuple(argv))
+        return self._answer(tuple(argv), None).exit_code
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         self._alive(("write", path))
@@ -182,7 +189,10 @@ class ScriptedHost:
         from shipflow.deploy.settings import load_deploy_settings as load
 
         settings = load(Path(self.target.state_dir).parent.parent, {})
-        return commands.exec_one_off(settings, self.target, slot, release, exports, command)
+        interactive = argv[3] == "-it"
+        return commands.exec_one_off(
+            settings, self.target, slot, release, exports, command, interactive=interactive
+        )
 
     def _simulate(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
         if argv[0] == "docker":

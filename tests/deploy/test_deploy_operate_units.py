@@ -3,7 +3,11 @@ and masked, the one-off's env exports, exit code and audit record."""
 
 from __future__ import annotations
 
+import _thread
 import io
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from scripted_host import RELEASES, ScriptedHost, deployment, make_host
 
 from shipflow.deploy import audit, bluegreen, commands, operate
 from shipflow.deploy.context import Deployment
-from shipflow.errors import BadInput, Refused
+from shipflow.errors import BadInput, Failed, Refused
 from shipflow.hosts.base import CommandResult
 from shipflow.report import Reporter
 from shipflow.tasks.badflags import remainder_words, words_after_dashes
@@ -114,6 +118,72 @@ def test_follow_streams_each_line_through_run_stream(host: ScriptedHost) -> None
     assert host.ran[-1][-2:] == ("--follow", "demo-local-green")
 
 
+PRESSING = threading.Lock()
+
+
+@dataclass
+class EndlessLogs(ScriptedHost):
+    """A server whose ``docker logs --follow`` prints its lines, then runs until it is told to stop; once
+    two streams run, Ctrl-C is pressed (SIGINT reaches the main thread)."""
+
+    stopped: list[str] = field(default_factory=list)
+    streams: int = 0
+
+    def run_stream(
+        self,
+        argv: Sequence[str],
+        chunks: Iterable[bytes] | None,
+        *,
+        timeout: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> CommandResult:
+        done = super().run_stream(argv, chunks, on_line=on_line)
+        assert stop is not None, "a follow stream must be stoppable"
+        with PRESSING:
+            self.streams += 1
+            if self.streams == 2:  # both streams run: Ctrl-C
+                _thread.interrupt_main()
+        if stop.wait(10):
+            self.stopped.append(argv[-1])
+        return CommandResult(done.argv, -15, done.stdout, "")
+
+
+def test_ctrl_c_during_follow_ends_every_stream_before_it_propagates(tmp_path: Path) -> None:
+    endless = EndlessLogs(**{f.name: getattr(make_host(tmp_path), f.name) for f in fields(ScriptedHost)})
+    bluegreen.deploy(deployment(endless), RELEASES["v1"])
+    bluegreen.deploy(deployment(endless), RELEASES["v2"])
+    endless.logs["demo-local-blue"] = ["2026-12-01T09:00:00Z old"]
+    endless.logs["demo-local-green"] = ["2026-12-01T10:00:00Z new"]
+    seen: list[str] = []
+
+    with pytest.raises(KeyboardInterrupt):
+        operate.follow(
+            [deployment(endless)],
+            operate.LogRequest(slot="both", follow=True),
+            lambda line: seen.append(line.text),
+        )
+
+    assert sorted(endless.stopped) == ["demo-local-blue", "demo-local-green"]  # nothing left running
+    assert sorted(seen) == ["new", "old"]
+
+
+def test_a_follow_stream_that_fails_is_a_failure_naming_its_host_and_container(host: ScriptedHost) -> None:
+    host.fail[("sh", "-c", 'exec "$@" 2>&1', "logs", "docker", "logs")] = CommandResult((), 1, "", "gone")
+    with pytest.raises(Failed, match="scripted: `docker logs demo-local-green` exited 1"):
+        operate.follow([deployment(host)], operate.LogRequest(follow=True), lambda line: None)
+
+
+@pytest.mark.parametrize(
+    ("stdin", "stdout", "attached"),
+    [(True, True, True), (True, False, False), (False, True, False), (False, False, False)],
+)
+def test_exec_attaches_to_the_terminal_only_when_input_and_output_are_one(
+    stdin: bool, stdout: bool, attached: bool
+) -> None:
+    assert operate.wants_terminal(stdin, stdout) is attached
+
+
 def _exec(host: ScriptedHost, command: tuple[str, ...]) -> tuple[int, list[str], Deployment]:
     d = deployment(host)
     object.__setattr__(d.reporter, "mask", lambda text: text.replace("canary", "******"))
@@ -155,6 +225,42 @@ def test_exec_runs_a_one_off_of_the_live_release_with_its_env_exported_and_recor
         "v2",
     )
     assert "canary" not in record.to_json()
+
+
+def test_exec_on_a_terminal_runs_docker_run_it_attached_passes_the_code_on_and_records_it(
+    host: ScriptedHost,
+) -> None:
+    host.one_off_result = CommandResult((), 4, "not captured", "")
+    d = deployment(host)
+    shown: list[str] = []
+
+    code = operate.run_one_off(d, ("sh",), shown.append, terminal=True)
+
+    assert code == 4 and shown == []  # the output went to the terminal, not through shipflow
+    ((run),) = host.attached
+    assert run[:4] == ("docker", "run", "--rm", "-it") and run[-2:] == ("shipflow-exec", "sh")
+    assert not any(argv[:3] == ("docker", "run", "--rm") for argv in host.ran if argv not in host.attached)
+    record = audit.read(host, commands.audit_log_path(host.target))[-1]
+    assert (record.action, record.result, record.extra) == (
+        "exec",
+        "failed",
+        {"exit_code": 4, "terminal": True},
+    )
+
+
+def test_exec_on_a_terminal_over_several_hosts_names_each_before_attaching(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = make_host(tmp_path / "a"), make_host(tmp_path / "b")
+    for made in (first, second):
+        bluegreen.deploy(deployment(made), RELEASES["v1"])
+        made.one_off_result = CommandResult((), 0, "", "")
+    session = FakeSession()
+
+    code = operate.exec_on(session, [deployment(first), deployment(second)], ("true",), terminal=True)  # type: ignore[arg-type]
+
+    assert code == 0 and session.printed == ["== scripted", "== scripted"]
+    assert len(first.attached) == len(second.attached) == 1
 
 
 def test_exec_without_a_command_or_a_live_release_runs_nothing(tmp_path: Path) -> None:

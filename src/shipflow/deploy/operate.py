@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shipflow.deploy.state import SlotState
 
 SLOT_CHOICES = ("live", *SLOT_NAMES, "both")
+STREAM_END_SECONDS = 15.0  # how long a stopped stream may take to end (a local SIGTERM, an SSH channel close)
 _SINCE = re.compile(r"^(\d+(\.\d+)?[smh])+$|^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$|^\d+$")
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?\s?(.*)$")
 
@@ -112,29 +113,59 @@ def gather(deployments: Sequence[Deployment], request: LogRequest) -> list[LogLi
 
 
 def follow(deployments: Sequence[Deployment], request: LogRequest, show: Callable[[LogLine], None]) -> None:
-    """Stream the chosen containers' lines as they come, until they end or Ctrl-C (KeyboardInterrupt
-    propagates to the caller); one stream runs here, several run one thread each."""
+    """Stream the chosen containers' lines as they come, one thread per container, until they all end or
+    Ctrl-C: a KeyboardInterrupt (SIGINT) ends every stream on every host, then propagates to the caller.
+    A stream that fails (its container is gone) is :class:`Failed` once the others ended."""
     streams = [(d, state) for d in deployments for state in _slots(d, request.slot)]
     if not streams:
         return
     printing = threading.Lock()
+    stop = threading.Event()
+    failures: list[str] = []
 
     def stream(d: Deployment, state: SlotState) -> None:
         def on_line(raw: str) -> None:
             with printing:
                 show(parse_line(raw, d.host.name, state.slot.name))
 
-        d.host.run_stream(_argv(state, request), None, on_line=on_line)
+        try:
+            done = d.host.run_stream(_argv(state, request), None, on_line=on_line, stop=stop)
+        except Failed as error:
+            failures.append(str(error))
+            return
+        if not done.ok and not stop.is_set():
+            failures.append(f"{d.host.name}: `docker logs {state.container}` exited {done.exit_code}")
 
-    if len(streams) == 1:
-        stream(*streams[0])
-        return
-    threads = [threading.Thread(target=stream, args=pair, daemon=True) for pair in streams]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.2)  # short waits: Ctrl-C reaches the main thread
+    # Each stream says itself when it ended: a Thread.join interrupted by Ctrl-C can take a thread that
+    # still runs for ended (CPython 3.11), and the process would exit with its command still running.
+    ended = [threading.Event() for _ in streams]
+    threads = [
+        threading.Thread(target=_until_done, args=(stream, pair, event), daemon=True)
+        for pair, event in zip(streams, ended, strict=True)
+    ]
+    started = 0
+    try:
+        for thread in threads:
+            started += 1  # first: Ctrl-C inside start() comes once the thread runs; it must be waited for
+            thread.start()
+        for event in ended:
+            while not event.wait(0.2):  # short waits: Ctrl-C reaches the main thread
+                pass
+    finally:
+        stop.set()  # also on Ctrl-C: every stream ends, nothing is left running here or on a server
+        for event in ended[:started]:
+            event.wait(STREAM_END_SECONDS)
+    if failures:
+        raise Failed("; ".join(failures))
+
+
+def _until_done(
+    work: Callable[[Deployment, SlotState], None], args: tuple[Deployment, SlotState], done: threading.Event
+) -> None:
+    try:
+        work(*args)
+    finally:
+        done.set()
 
 
 # --- deploy.exec --------------------------------------------------------------------------------------
@@ -148,10 +179,16 @@ def _dotenv_values(text: str) -> dict[str, str]:
     return {key: value or "" for key, value in dotenv_values(stream=io.StringIO(text)).items()}
 
 
-def run_one_off(d: Deployment, command: tuple[str, ...], show: Callable[[str], None]) -> int:
-    """``command`` in a ``docker run --rm`` of the live release with its env file; its output goes to
-    ``show`` line by line (its error output after it ends); returns its exit code. Recorded in the audit
-    log (the command masked, never the env)."""
+def run_one_off(
+    d: Deployment, command: tuple[str, ...], show: Callable[[str], None], *, terminal: bool = False
+) -> int:
+    """``command`` in a ``docker run --rm`` of the live release with its env file; returns its exit code.
+    Recorded in the audit log (the command masked, never the env).
+
+    With ``terminal`` (shipflow runs on one), the command gets a terminal (``docker run -it``) attached to
+    this one: what is typed goes to it and its output straight to the screen, unmasked: the user asked for
+    an interactive session in the release. Otherwise its output goes to ``show`` line by line (its error
+    output after it ends), where every line is masked."""
     from shipflow.deploy.bluegreen import write_env_file
 
     if not command:
@@ -169,21 +206,33 @@ def run_one_off(d: Deployment, command: tuple[str, ...], show: Callable[[str], N
     code = 1
     try:
         write_env_file(d, exports, release, content)
-        argv = commands.exec_one_off(d.settings, d.target, live.slot, release, exports, command)
-        done = d.host.run_stream(argv, None, on_line=show)
-        for line in done.stderr.splitlines():
-            show(line)
-        code = done.exit_code
+        argv = commands.exec_one_off(
+            d.settings, d.target, live.slot, release, exports, command, interactive=terminal
+        )
+        code = d.host.run_attached(argv) if terminal else _streamed(d, argv, show)
     finally:
         d.host.run(commands.remove_file(exports))
         if not d.host.rehearses:
             record = audit.new_record(
                 "exec", "ok" if code == 0 else "failed", d.actor, d.target.environment,
                 to_sha=release.sha, version=release.version, slot=live.slot.name,
-                detail=d.reporter.mask(shlex_join(command)), extra={"exit_code": code},
+                detail=d.reporter.mask(shlex_join(command)), extra=exec_extra(code, terminal=terminal),
             )  # fmt: skip
             audit.append(d.host, commands.audit_log_path(d.target), record)
     return code
+
+
+def _streamed(d: Deployment, argv: Sequence[str], show: Callable[[str], None]) -> int:
+    done = d.host.run_stream(argv, None, on_line=show)
+    for line in done.stderr.splitlines():
+        show(line)
+    return done.exit_code
+
+
+def exec_extra(code: int, *, terminal: bool) -> dict[str, object]:
+    """The audit record's ``extra`` of a one-off: its exit code, and whether it ran on a terminal (its
+    output then went to the user's screen only)."""
+    return {"exit_code": code, "terminal": True} if terminal else {"exit_code": code}
 
 
 def shlex_join(words: Sequence[str]) -> str:
@@ -212,16 +261,27 @@ def show_logs(session: Session, deployments: Sequence[Deployment], request: LogR
         return
 
 
-def exec_on(session: Session, deployments: Sequence[Deployment], command: tuple[str, ...]) -> int:
-    """The command on each chosen host in turn; the first non-zero exit code stops there and is returned."""
+def wants_terminal(stdin_is_terminal: bool, stdout_is_terminal: bool) -> bool:
+    """Whether ``deploy.exec`` attaches the command to shipflow's terminal: only when both its input and
+    its output are one (a user at a terminal); in CI, or with either redirected, plain masked streams."""
+    return stdin_is_terminal and stdout_is_terminal
+
+
+def exec_on(
+    session: Session, deployments: Sequence[Deployment], command: tuple[str, ...], *, terminal: bool = False
+) -> int:
+    """The command on each chosen host in turn (attached to this ``terminal``, or streamed and masked);
+    the first non-zero exit code stops there and is returned."""
     several = len(deployments) > 1
     for d in deployments:
-        prefix = f"{d.host.name} | " if several else ""
+        prefix = f"{d.host.name} | " if several and not terminal else ""
+        if several and terminal:
+            session.line(f"== {d.host.name}")
 
         def show(text: str, prefix: str = prefix) -> None:
             session.line(prefix + text)
 
-        code = run_one_off(d, command, show)
+        code = run_one_off(d, command, show, terminal=terminal)
         if code:
             return code
     return 0

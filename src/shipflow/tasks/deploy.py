@@ -289,16 +289,21 @@ def logs(
 )
 def exec_command(c: Context, env: str | None = None, host: str | None = None, all: bool = False) -> None:
     """Run the command after `--` in a one-off container of the live release (its image and env file),
-    removed afterwards; exits with the command's exit code; recorded in the audit log."""
+    removed afterwards; exits with the command's exit code; recorded in the audit log. At a terminal
+    (stdin and stdout both one) the command gets one too (docker run -it), so shells, REPLs and prompts
+    work, e.g. `inv deploy.exec --env prod -- sh`; its output then goes straight to the screen, unmasked
+    (an interactive session was asked for). Otherwise (CI, pipes) every line of it is masked."""
+    import sys
+
     from invoke.exceptions import Exit
 
-    from shipflow.deploy.operate import choose, exec_on
+    from shipflow.deploy.operate import choose, exec_on, wants_terminal
     from shipflow.tasks.badflags import remainder_words
 
+    terminal = wants_terminal(sys.stdin.isatty(), sys.stdout.isatty())
     with _deploying(env, "deploy.exec") as session:
-        code = exec_on(
-            session, choose(session.deployments, host, every=all), tuple(remainder_words(c.config))
-        )
+        chosen = choose(session.deployments, host, every=all)
+        code = exec_on(session, chosen, tuple(remainder_words(c.config)), terminal=terminal)
     if code:
         raise Exit(code=code)
 
