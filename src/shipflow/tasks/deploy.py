@@ -211,7 +211,8 @@ def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
         "n": "COUNT of records to show (default 20); with --stats, of the last successful deploys and "
         "rollbacks to time (0: all)",
         "json": "one JSON record per line (with --stats: one JSON object)",
-        "stats": "per step: count, median, p95 and max seconds, then the total and the slowest deploy",
+        "stats": "per step: count, median, p95 and max seconds, then the total, the images sent over SSH "
+        "(size and rate) and the slowest deploy",
     }
 )
 def audit(
