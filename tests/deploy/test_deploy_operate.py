@@ -41,14 +41,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployProject]
     made = make_project(tmp_path_factory.mktemp("operate"), REPOSITORY, deploy_timeout=20.0)
     env_file = made.root / "envs" / ".env.local"
     env_file.write_text(env_file.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=DEBUG"))
-    tasks_py = made.root / "tasks.py"
+    (made.root / "tasks.py").write_text("from shipflow.tasks import namespace as namespace\n")
     try:
-        tasks_py.write_text("from shipflow.tasks import namespace as namespace\n")
         deployed = inv(made, "deploy.local", "--image", release.image)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         yield made
     finally:
-        tasks_py.unlink()  # the clean-up runs the `shipflow` command, made for projects without one
         made.tear_down()
         subprocess.run(["docker", "rmi", "--force", release.image], capture_output=True, check=False)
 
