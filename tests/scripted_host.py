@@ -9,6 +9,7 @@ fails the test.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from shipflow.hosts.base import CommandResult
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
     from shipflow.deploy.settings import TargetSettings
@@ -86,6 +88,9 @@ class ScriptedHost:
     nat_rules: dict[str, int] = field(default_factory=dict)  # the kernel's chains: name -> DNAT port
     open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
     slow_stops: bool = False  # a stop left in the background is still going on
+    logs: dict[str, list[str]] = field(default_factory=dict)  # container -> its `--timestamps` lines
+    one_off_result: CommandResult | None = None  # what a `docker run --rm` one-off prints and exits with
+    attached: list[tuple[str, ...]] = field(default_factory=list)  # commands run on the user's terminal
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -115,8 +120,17 @@ class ScriptedHost:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
-        return self._answer(tuple(argv), b"".join(chunks or ()))
+        done = self._answer(tuple(argv), b"".join(chunks or ()))
+        for line in done.stdout.splitlines():
+            if on_line is not None:
+                on_line(line)
+        return done
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        self.attached.append(tuple(argv))
+        return self._answer(tuple(argv), None).exit_code
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         self._alive(("write", path))
@@ -164,8 +178,31 @@ class ScriptedHost:
         for prefix, result in self.fail.items():
             if argv[: len(prefix)] == prefix:
                 return CommandResult(argv, result.exit_code, result.stdout, result.stderr)
+        if argv[:3] == ("docker", "run", "--rm") and "shipflow-exec" in argv and self.one_off_result:
+            assert argv == tuple(self._one_off_argv(argv)), argv
+            return dataclasses.replace(self.one_off_result, argv=argv)
         code, out = self._simulate(argv, stdin)
         return CommandResult(argv, code, out, "" if code == 0 else f"scripted: {argv[0]} failed")
+
+    def _one_off_argv(self, argv: tuple[str, ...]) -> list[str]:
+        """The argv :func:`commands.exec_one_off` builds for the one-off ``argv`` claims to be."""
+        name = next(
+            n for n, c in self.containers.items() if c.running and c.image == argv[argv.index("-c") - 1]
+        )
+        container = self.containers[name]
+        slot = next(s for s in commands.slots_of(self.target) if s.port == container.port)
+        release = Release(
+            container.image, container.labels["shipflow.sha"], container.labels["shipflow.version"]
+        )
+        exports = next(word.split(":")[0] for word in argv if word.endswith(f":{commands.EXEC_ENV_FILE}:ro"))
+        command = argv[argv.index("shipflow-exec") + 1 :]
+        from shipflow.deploy.settings import load_deploy_settings as load
+
+        settings = load(Path(self.target.state_dir).parent.parent, {})
+        interactive = argv[3] == "-it"
+        return commands.exec_one_off(
+            settings, self.target, slot, release, exports, command, interactive=interactive
+        )
 
     def _simulate(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
         if argv[0] == "docker":
@@ -173,6 +210,8 @@ class ScriptedHost:
         if argv[:4] == tuple(commands.stop_in_background("", 0)[:4]):
             # Done by the time the next command runs, unless the test keeps it stopping.
             return (0, "") if self.slow_stops else self._docker(argv[4:])
+        if argv[:3] == ("sh", "-c", 'exec "$@" 2>&1') and argv[4:6] == ("docker", "logs"):
+            return self._logs(argv)
         if argv[0] == "curl":
             return self._curl(argv)
         target = self.target
@@ -294,6 +333,17 @@ class ScriptedHost:
         if argv[:3] == ("docker", "logs", "--tail"):
             return 0, "booting\nready? not quite\n"
         raise AssertionError(f"the scripted docker does not know {argv}")
+
+    def _logs(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        name, words = argv[-1], argv[6:-1]
+        since = words[words.index("--since") + 1] if "--since" in words else None
+        tail = int(words[words.index("--tail") + 1]) if "--tail" in words else None
+        built = commands.logs_with_timestamps(name, since=since, tail=tail, follow="--follow" in words)
+        assert argv == tuple(built), argv
+        if name not in self.containers:
+            return 1, ""
+        lines = self.logs.get(name, [])
+        return 0, "".join(f"{line}\n" for line in (lines[-tail:] if tail else lines))
 
     def _start(self, argv: tuple[str, ...]) -> tuple[int, str]:
         name = argv[argv.index("--name") + 1]

@@ -26,6 +26,7 @@ from shipflow.project import SettingsError
 from shipflow.report import Reporter
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
 pytestmark = pytest.mark.unit
@@ -277,7 +278,11 @@ class EmptyServer:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
+        raise AssertionError(f"ran {argv}")
+
+    def run_attached(self, argv: Sequence[str]) -> int:
         raise AssertionError(f"ran {argv}")
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:

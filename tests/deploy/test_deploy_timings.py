@@ -21,6 +21,7 @@ from shipflow.deploy.runrecord import RunRecord
 from shipflow.deploy.timings import (
     Figures,
     Slowest,
+    Transfers,
     deploy_stats,
     step_seconds,
     successful_runs,
@@ -126,7 +127,7 @@ def test_no_successful_run_says_so_in_text_and_json() -> None:
         "no deploy or rollback has succeeded here yet: no timings to show"
     ]
     assert json.loads(stats_lines(stats, json=True, heading=None)[0]) == {
-        "runs": 0, "steps": {}, "total": None, "slowest": None,
+        "runs": 0, "steps": {}, "total": None, "slowest": None, "transfer": None,
     }  # fmt: skip
 
 
@@ -153,6 +154,40 @@ def test_the_stats_read_as_a_table_and_as_one_json_object() -> None:
     assert shown["host"] == "web-1" and shown["runs"] == 2
     assert shown["steps"]["switch"] == {"count": 2, "median": 0.03, "p95": 0.04, "max": 0.04}
     assert shown["slowest"]["step"] == "health"
+
+
+def test_the_images_streamed_over_ssh_have_their_size_and_rate_in_one_line() -> None:
+    def sent(size: object, rate: object, result: str = "ok") -> AuditRecord:
+        made = record(result=result, steps={"image": 1.0})
+        made.extra.update(transfer_bytes=size, transfer_rate_bps=rate)
+        return made
+
+    records = [
+        sent(60_000_000, 120_000_000),
+        record(steps={"image": 0.01}),  # the image was already there: nothing sent
+        sent(61_500_000, 80_000_000),
+        sent(10**12, 1, result="failed"),  # failed runs are left out
+        sent("lots", True),  # not numbers: left out
+        sent(59_000_000, 100_000_000),
+    ]
+
+    stats = deploy_stats(records)
+
+    assert stats.transfer == Transfers(3, 60_000_000, 61_500_000, 100_000_000, 80_000_000)
+    lines = stats_lines(stats, json=False, heading=None)
+    assert lines[-2] == (
+        "transfer: 3 image(s) streamed over ssh: median 60.0 MB at 100.0 MB/s (largest 61.5 MB, "
+        "slowest 80.0 MB/s)"
+    )
+    assert json.loads(stats_lines(stats, json=True, heading=None)[0])["transfer"] == {
+        "count": 3, "median_bytes": 60_000_000, "max_bytes": 61_500_000,
+        "median_rate_bps": 100_000_000, "min_rate_bps": 80_000_000,
+    }  # fmt: skip
+    assert deploy_stats(records[1:2]).transfer is None
+    assert not any(
+        line.startswith("transfer")
+        for line in stats_lines(deploy_stats(records[1:2]), json=False, heading=None)
+    )
 
 
 def test_a_record_keeps_the_build_and_the_bytes_streamed() -> None:

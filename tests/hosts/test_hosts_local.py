@@ -1,13 +1,19 @@
-"""The local host: commands as argv, atomic file writes with their mode, reads."""
+"""The local host: commands as argv, streams that end when told or interrupted, commands attached to the
+terminal, atomic file writes with their mode, reads."""
 
 from __future__ import annotations
 
+import io
 import stat
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shipflow.hosts import HostCommandError, HostError, LocalHost
+from shipflow.hosts import DryRunHost, HostCommandError, HostError, LocalHost
+from shipflow.report import Reporter
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +54,63 @@ def test_write_file_sets_the_mode_and_replaces_the_content(tmp_path: Path) -> No
 
 def test_read_file_of_a_missing_path_is_none(tmp_path: Path) -> None:
     assert LocalHost().read_file(str(tmp_path / "absent")) is None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie, already ended, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_stream_given_stop_is_ended_when_stop_is_set_and_keeps_what_it_printed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        stop.set()  # the caller has what it wanted: end the endless command
+
+    script = f"echo $$ > {pid_file}; echo first; exec sleep 600"
+    done = LocalHost().run_stream(["sh", "-c", script], None, on_line=on_line, stop=stop)
+
+    assert seen == ["first"] and done.stdout == "first\n"
+    assert done.exit_code < 0  # ended by a signal
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_an_interrupted_stream_leaves_no_command_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    def chunks() -> Iterator[bytes]:
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            yield b""  # the command runs: wait until it wrote its pid
+            time.sleep(0.01)
+        raise KeyboardInterrupt  # Ctrl-C while the command runs
+
+    with pytest.raises(KeyboardInterrupt):
+        LocalHost().run_stream(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 600"], chunks())
+
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_an_attached_command_inherits_this_process_streams_and_its_exit_code_comes_back(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    code = LocalHost().run_attached(["sh", "-c", "echo on the screen; echo and its errors >&2; exit 7"])
+    assert code == 7
+    assert capfd.readouterr() == ("on the screen\n", "and its errors\n")
+    with pytest.raises(HostError, match="no-such-program-xyz is not installed"):
+        LocalHost().run_attached(["no-such-program-xyz"])
+
+
+def test_a_dry_run_only_says_it_would_attach_the_command_to_the_terminal() -> None:
+    out = io.StringIO()
+    host = DryRunHost(LocalHost(), Reporter(stream=out))
+    assert host.run_attached(["docker", "run", "--rm", "-it", "demo:v1", "sh"]) == 0
+    assert (
+        out.getvalue() == "  would run on local, attached to this terminal: docker run --rm -it demo:v1 sh\n"
+    )

@@ -90,9 +90,10 @@ def _bring_image(d: Deployment, release: Release, delivery: Delivery | None, rec
         raise DeployFailed(f"image {release.image} is not on {d.host.name}: build it first with `inv build`")
 
 
-def _write_env_file(d: Deployment, path: str, release: Release) -> None:
-    """Mode 0600, owned by the user the image runs as, so only that user (and root) can read it."""
-    d.host.write_file(path, d.env_file, mode=0o600)
+def write_env_file(d: Deployment, path: str, release: Release, content: bytes | None = None) -> None:
+    """``content`` (default: the deploy's env file) at mode 0600, owned by the user the image runs as, so
+    only that user (and root) can read it."""
+    d.host.write_file(path, d.env_file if content is None else content, mode=0o600)
     user = d.host.query(commands.image_user(release.image))
     name = user.stdout.strip().split(":", 1)[0]
     if user.ok and name not in ("", "root", "0"):
@@ -347,7 +348,7 @@ def _prepare_candidate(
     release starts in ``slot``; the database's confirmation to wait for before the switch, if any."""
     path = commands.env_file_path(d.target, slot)
     with d.reporter.step("env file", f"{path} (0600)"):
-        _write_env_file(d, path, release)
+        write_env_file(d, path, release)
     confirmation = None
     if migrate and d.settings.migrate == "before-switch":
         confirmation = database.migrate(d, slot, release, record, serving)

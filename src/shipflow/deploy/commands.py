@@ -446,3 +446,53 @@ def pull_image(registry: str, reference: str) -> list[list[str]]:
     """What runs on the server to fetch ``reference`` from ``registry`` under its own name."""
     remote = registry_reference(registry, reference)
     return [["docker", "pull", remote], ["docker", "tag", remote, reference]]
+
+
+# --- operating a live release: its logs, one-off commands -------------------------------------------
+
+EXEC_ENV_FILE = "/run/shipflow/exec.env"
+# The one-off's command gets the release's settings in its environment: a file of `export KEY='value'`
+# lines (values quoted by shlex, so the shell expands nothing in them) is sourced, then the command runs.
+_SOURCE_THEN_EXEC = '. "$SHIPFLOW_EXEC_ENV" && exec "$@"'
+
+
+def logs_with_timestamps(
+    name: str, *, since: str | None = None, tail: int | None = None, follow: bool = False
+) -> list[str]:
+    """``docker logs --timestamps`` of a container, its stderr merged into stdout (services log there)."""
+    argv = ["docker", "logs", "--timestamps"]
+    if since:
+        argv += ["--since", since]
+    if tail is not None:
+        argv += ["--tail", str(tail)]
+    if follow:
+        argv.append("--follow")
+    return ["sh", "-c", 'exec "$@" 2>&1', "logs", *argv, name]
+
+
+def exec_env_path(target: TargetSettings, token: str) -> str:
+    """The exports file of one ``deploy.exec`` run on the host (mode 0600, removed afterwards)."""
+    return f"{target.state_dir}/env/exec-{token}.env"
+
+
+def exports_text(values: Mapping[str, str]) -> bytes:
+    """``export KEY='value'`` lines a POSIX shell sources without expanding anything in the values."""
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in values.items()).encode()
+
+
+def exec_one_off(
+    settings: DeploySettings,
+    target: TargetSettings,
+    slot: Slot,
+    release: Release,
+    exports: str,
+    command: tuple[str, ...],
+    *,
+    interactive: bool = False,
+) -> list[str]:
+    """``docker run --rm`` of the live release running ``command`` with the release's env file (mounted
+    as for the slot) and its values exported from ``exports`` (a file on the host, mounted read-only)."""
+    argv = ["docker", "run", "--rm", *(["-it"] if interactive else [])]
+    argv += [*_env_and_volumes(settings, target, slot), "-v", f"{exports}:{EXEC_ENV_FILE}:ro"]
+    argv += ["-e", f"SHIPFLOW_EXEC_ENV={EXEC_ENV_FILE}", "--entrypoint", "sh", release.image]
+    return [*argv, "-c", _SOURCE_THEN_EXEC, "shipflow-exec", *command]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from shipflow.deploy.lock import Actor
     from shipflow.deploy.settings import TargetSettings
     from shipflow.deploy.status import StatusReport
-    from shipflow.deploy.timings import Figures, Slowest, TimingStats
+    from shipflow.deploy.timings import Figures, Slowest, TimingStats, Transfers
 
 
 def _sha(sha: str | None) -> str:
@@ -120,6 +120,16 @@ def _slowest_line(slowest: Slowest) -> str:
     return f"slowest: {slowest.action} {release} at {slowest.at}, {slowest.seconds:.3f}s{step}"
 
 
+def _transfer_line(sent: Transfers) -> str:
+    from shipflow.deploy.transfer import human_bytes
+
+    return (
+        f"transfer: {sent.count} image(s) streamed over ssh: median {human_bytes(sent.median_bytes)} at "
+        f"{human_bytes(sent.median_rate_bps)}/s (largest {human_bytes(sent.max_bytes)}, slowest "
+        f"{human_bytes(sent.min_rate_bps)}/s)"
+    )
+
+
 def _stats_json(stats: TimingStats, heading: str | None) -> str:
     shown = stats.as_dict()
     return json.dumps({"host": heading, **shown} if heading else shown)
@@ -127,8 +137,8 @@ def _stats_json(stats: TimingStats, heading: str | None) -> str:
 
 def stats_lines(stats: TimingStats, *, json: bool, heading: str | None) -> list[str]:
     """The timings of a host's last successful deploys and rollbacks: a line per step (count, median,
-    p95, max, in seconds), the total the same way, and the slowest run; with ``json`` one object (naming
-    the host when there are several)."""
+    p95, max, in seconds), the total the same way, the images streamed over SSH (bytes and rate), and the
+    slowest run; with ``json`` one object (naming the host when there are several)."""
     if json:
         return [_stats_json(stats, heading)]
     lines = [f"== {heading}"] if heading else []
@@ -144,6 +154,8 @@ def stats_lines(stats: TimingStats, *, json: bool, heading: str | None) -> list[
         lines.append("  (no step timings: these records were written before shipflow kept them)")
     if stats.total is not None:
         lines.append(_figures_line("total", stats.total))
+    if stats.transfer is not None:
+        lines.append(_transfer_line(stats.transfer))
     if stats.slowest is not None:
         lines.append(_slowest_line(stats.slowest))
     return lines

@@ -1,10 +1,11 @@
 """How long deploys take, step by step, read from the audit log: per step the median, the 95th percentile
 and the maximum over the last deploys and rollbacks that succeeded, the same for their whole wall time
-(``duration_s``), and the slowest of them with its slowest step.
+(``duration_s``), the images those runs streamed over SSH (bytes sent and their rate), and the slowest
+of them with its slowest step.
 
 Pure functions of :class:`~shipflow.deploy.audit.AuditRecord` lists; reading the log is the caller's.
-A record's step timings are ``extra.steps`` (step name -> seconds); records written before shipflow kept
-them count for the wall time only.
+A record's step timings are ``extra.steps`` (step name -> seconds), its transfer ``extra.transfer_bytes``
+and ``extra.transfer_rate_bps``; records written before shipflow kept them count for the wall time only.
 """
 
 from __future__ import annotations
@@ -53,13 +54,27 @@ class Slowest:
 
 
 @dataclass(frozen=True)
+class Transfers:
+    """The images ``count`` runs streamed to the host: the gzipped bytes sent (median, max) and the rate
+    in bytes per second (median, and the slowest)."""
+
+    count: int
+    median_bytes: int
+    max_bytes: int
+    median_rate_bps: int
+    min_rate_bps: int
+
+
+@dataclass(frozen=True)
 class TimingStats:
-    """The figures of ``runs`` successful deploys and rollbacks; ``steps`` in the order a deploy runs them."""
+    """The figures of ``runs`` successful deploys and rollbacks; ``steps`` in the order a deploy runs them;
+    ``transfer`` over the runs that streamed their image (None when none did)."""
 
     runs: int
     steps: dict[str, Figures]
     total: Figures | None
     slowest: Slowest | None
+    transfer: Transfers | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +100,25 @@ def step_seconds(record: AuditRecord) -> dict[str, float]:
         for name, seconds in steps.items()
         if isinstance(seconds, int | float) and not isinstance(seconds, bool)
     }
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def transfers(runs: Sequence[AuditRecord]) -> Transfers | None:
+    """What the runs that streamed their image over SSH sent, and how fast; None when none did (the
+    image was already there, pulled from a registry, or the target is this machine)."""
+    sent = [
+        (size, rate)
+        for run in runs
+        if (size := _whole(run.extra.get("transfer_bytes"))) is not None
+        and (rate := _whole(run.extra.get("transfer_rate_bps"))) is not None
+    ]
+    if not sent:
+        return None
+    sizes, rates = [size for size, _ in sent], [rate for _, rate in sent]
+    return Transfers(len(sent), round(median(sizes)), max(sizes), round(median(rates)), min(rates))
 
 
 def successful_runs(records: Sequence[AuditRecord], last: int) -> list[AuditRecord]:
@@ -131,4 +165,5 @@ def deploy_stats(records: Sequence[AuditRecord], last: int = 20) -> TimingStats:
         steps={name: figures(seconds[name]) for name in ordered},
         total=figures(durations) if durations else None,
         slowest=_slowest(runs),
+        transfer=transfers(runs),
     )

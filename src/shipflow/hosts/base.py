@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from shipflow.errors import Failed
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
 
@@ -84,9 +85,21 @@ class Host(Protocol):
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
         """Run ``argv`` feeding it ``chunks`` of any total size (an image stream) on stdin; ``on_line`` gets
-        each line of its output (progress) as it comes, where the host can tell."""
+        each line of its output (progress) as it comes.
+
+        A command that only ends when told (``docker logs --follow``) is given ``stop``: once it is set,
+        the command is ended (here: terminated; over SSH: its terminal hung up, so nothing is left running
+        on the server) and the result holds what it printed until then, with a negative exit code. A
+        caller interrupted while the command runs (Ctrl-C) leaves no command behind either.
+        """
+        ...
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        """Run ``argv`` attached to this process's terminal, as ``ssh -t`` does: its input is what the user
+        types, its output goes straight to the screen (not captured, so not masked); its exit code."""
         ...
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:

@@ -12,6 +12,7 @@ _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
 
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
     from shipflow.hosts.base import Host
@@ -57,10 +58,15 @@ class DryRunHost:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
         fed = "  (stdin: a stream)" if chunks is not None else ""
         self.reporter.line(f"  would run on {self.name}: {shlex.join(argv)}{fed}")
         return CommandResult(argv=tuple(argv), exit_code=0, stdout="", stderr="")
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        self.reporter.line(f"  would run on {self.name}, attached to this terminal: {shlex.join(argv)}")
+        return 0
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         text = content.decode("utf-8", "replace")

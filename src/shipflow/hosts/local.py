@@ -10,8 +10,10 @@ import contextlib
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -19,6 +21,9 @@ from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
+
+STOP_POLL_SECONDS = 0.1
+END_GRACE_SECONDS = 5.0
 
 
 class LocalHost:
@@ -72,6 +77,7 @@ class LocalHost:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
         try:
             process = subprocess.Popen(
@@ -92,14 +98,25 @@ class LocalHost:
             reader.start()
         try:
             _feed(process.stdin, chunks)
-            code = process.wait(timeout=timeout)
+            code = _wait(process, timeout, stop)
         except subprocess.TimeoutExpired as error:
             process.kill()
             raise HostError(f"local: `{shlex.join(argv)}` did not finish within {timeout} s") from error
+        except BaseException:
+            _end(process)  # interrupted (Ctrl-C, kill -INT): the command does not outlive the caller
+            raise
         finally:
             for reader in readers:
                 reader.join()
         return CommandResult(tuple(argv), code, "".join(out), b"".join(err).decode("utf-8", "replace"))
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        sys.stdout.flush()  # what shipflow printed comes before the command's own output
+        sys.stderr.flush()
+        try:
+            return subprocess.run(list(argv), check=False).returncode  # stdin, stdout, stderr inherited
+        except FileNotFoundError as error:
+            raise HostError(f"local: {argv[0]} is not installed (run `bash scripts/setup.sh`)") from error
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         target = Path(path)
@@ -123,6 +140,31 @@ class LocalHost:
             return Path(path).read_bytes()
         except FileNotFoundError:
             return None
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float | None, stop: threading.Event | None) -> int:
+    """The command's exit code when it ends, or after ``stop`` is set and it was ended."""
+    if stop is None:
+        return process.wait(timeout=timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while (code := process.poll()) is None:
+        if stop.wait(STOP_POLL_SECONDS):
+            return _end(process)
+        if deadline is not None and time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout or 0.0)
+    return code
+
+
+def _end(process: subprocess.Popen[bytes]) -> int:
+    """Terminate the command (SIGTERM, then SIGKILL after a grace period) and reap it; its exit code."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            return process.wait(timeout=END_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
 
 
 def _feed(stdin: IO[bytes] | None, chunks: Iterable[bytes] | None) -> None:

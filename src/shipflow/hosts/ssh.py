@@ -26,9 +26,12 @@ from typing import TYPE_CHECKING, Any
 from shipflow.hosts.base import CommandResult, HostError
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Sequence
 
 CHUNK = 64 * 1024
+POLL_SECONDS = 0.002
+STOPPABLE_POLL_SECONDS = 0.02  # a stream that runs until told (docker logs --follow) wakes up less often
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 
@@ -116,6 +119,41 @@ def _load_private_key(text: str, display: str, source: str) -> Any:
             continue
     raise SshError(f"ssh {display}: the private key in {source} is not an unencrypted "
                    "ed25519, ECDSA or RSA key in OpenSSH/PEM format")  # fmt: skip
+
+
+class LineSplitter:
+    """Hands each complete line of a command's output to ``on_line`` as the bytes arrive (a line cut
+    between two reads is held until its end comes). From a ``terminal`` (a pty), ``\r\n`` ends a line."""
+
+    def __init__(self, on_line: Callable[[str], None] | None, *, terminal: bool = False) -> None:
+        self.on_line = on_line
+        self.terminal = terminal
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if self.on_line is None:
+            return
+        self._pending += data
+        if b"\n" not in data:
+            return
+        *complete, rest = bytes(self._pending).split(b"\n")
+        self._pending = bytearray(rest)
+        for line in complete:
+            self.on_line(self._decoded(line))
+
+    def end(self) -> None:
+        """The output ended: a last line without its newline is handed on too."""
+        if self.on_line is not None and self._pending:
+            self.on_line(self._decoded(bytes(self._pending)))
+        self._pending.clear()
+
+    def text(self, out: bytes | bytearray) -> str:
+        """All of the output, decoded (a terminal's line ends made ``\n``)."""
+        text = out.decode("utf-8", "replace")
+        return text.replace("\r\n", "\n") if self.terminal else text
+
+    def _decoded(self, line: bytes) -> str:
+        return line.decode("utf-8", "replace").removesuffix("\r")
 
 
 class SshHost:
@@ -250,32 +288,34 @@ class SshHost:
         *,
         timeout: float | None = None,
         on_line: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> CommandResult:
         """Run ``argv`` feeding it ``chunks`` (any size, e.g. a ``docker save`` stream) on stdin.
 
         When the command ends before reading everything, no further chunk is read from ``chunks``; the
-        command's exit code and output say why.
+        command's exit code and output say why. ``on_line`` gets each line of its output as it arrives.
+        Given ``stop``, the command runs on a terminal of the server, so closing the channel (``stop`` set,
+        or the caller interrupted) hangs it up: the command ends on the server too, as with ``ssh -t``.
         """
         import paramiko
 
         deadline = None if timeout is None else time.monotonic() + timeout
         out, err = bytearray(), bytearray()
+        lines = LineSplitter(on_line, terminal=stop is not None)
         channel: Any = None
+        code = -1
         try:
             channel = self._transport().open_session()
+            if stop is not None:
+                channel.get_pty(width=500)  # wide: no line is wrapped by the server's terminal
             channel.exec_command(shlex.join(argv))  # nosec B601 - every word quoted by shlex.join
             for chunk in chunks or ():
-                if not self._send(channel, chunk, out, err, deadline, argv):
+                if not self._send(channel, chunk, out, err, deadline, argv, lines):
                     break
             channel.shutdown_write()
-            while not (
-                channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()
-            ):
-                if not self._drain(channel, out, err):
-                    self._check_deadline(deadline, argv, channel)
-                    time.sleep(0.002)
-            code = channel.recv_exit_status()
-            self._drain(channel, out, err)
+            if self._wait(channel, out, err, deadline, argv, lines, stop):
+                code = channel.recv_exit_status()
+                self._drain(channel, out, err, lines)
         except (paramiko.SSHException, OSError, EOFError) as error:
             raise SshError(
                 f"ssh {self.name}: the connection failed during `{shlex.join(argv)}`: {error}"
@@ -283,13 +323,64 @@ class SshHost:
         finally:
             if channel is not None:
                 channel.close()
-        stdout = out.decode("utf-8", "replace")
-        if on_line is not None:
-            for line in stdout.splitlines():
-                on_line(line)
+        lines.end()
         return CommandResult(
-            argv=tuple(argv), exit_code=code, stdout=stdout, stderr=err.decode("utf-8", "replace")
+            argv=tuple(argv), exit_code=code, stdout=lines.text(out), stderr=err.decode("utf-8", "replace")
         )
+
+    def _wait(
+        self,
+        channel: Any,
+        out: bytearray,
+        err: bytearray,
+        deadline: float | None,
+        argv: Sequence[str],
+        lines: LineSplitter,
+        stop: threading.Event | None,
+    ) -> bool:
+        """Read the command's output until it exits (True) or ``stop`` is set (False)."""
+        pause = POLL_SECONDS if stop is None else STOPPABLE_POLL_SECONDS
+        while not (
+            channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()
+        ):
+            if stop is not None and stop.is_set():
+                return False
+            if not self._drain(channel, out, err, lines):
+                self._check_deadline(deadline, argv, channel)
+                time.sleep(pause)
+        return True
+
+    def run_attached(self, argv: Sequence[str]) -> int:
+        """``argv`` on a terminal of the server sized like this one, this terminal in raw mode meanwhile
+        (restored however it ends): keys typed go to the command, its output straight to the screen."""
+        import sys
+
+        import paramiko
+
+        from shipflow.hosts import terminal
+
+        stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
+        sys.stdout.flush()  # what shipflow printed comes before the command's own output
+        channel: Any = None
+        try:
+            channel = self._transport().open_session()
+            columns, rows = terminal.size(stdout_fd)
+            channel.get_pty(term=terminal.kind(), width=columns, height=rows)
+            channel.exec_command(shlex.join(argv))  # nosec B601 - every word quoted by shlex.join
+
+            def resize() -> None:
+                channel.resize_pty(*terminal.size(stdout_fd))
+
+            with terminal.raw(stdin_fd):
+                terminal.pump(channel, stdin_fd, stdout_fd, resize)
+            return int(channel.recv_exit_status())
+        except (paramiko.SSHException, OSError, EOFError) as error:
+            raise SshError(
+                f"ssh {self.name}: the connection failed during `{shlex.join(argv)}`: {error}"
+            ) from None
+        finally:
+            if channel is not None:
+                channel.close()
 
     def _send(
         self,
@@ -299,6 +390,7 @@ class SshHost:
         err: bytearray,
         deadline: float | None,
         argv: Sequence[str],
+        lines: LineSplitter,
     ) -> bool:
         """Send ``chunk``; False when the command ended first (without reading everything)."""
         # Read while writing: a command that prints while it reads must never block us both.
@@ -312,16 +404,18 @@ class SshHost:
                     raise SshError(f"ssh {self.name}: `{shlex.join(argv)}` stopped reading its input")
                 view = view[sent:]
             else:
-                self._drain(channel, out, err)
+                self._drain(channel, out, err, lines)
                 self._check_deadline(deadline, argv, channel)
                 time.sleep(0.001)
         return True
 
     @staticmethod
-    def _drain(channel: Any, out: bytearray, err: bytearray) -> bool:
+    def _drain(channel: Any, out: bytearray, err: bytearray, lines: LineSplitter) -> bool:
         got = False
         while channel.recv_ready():
-            out += channel.recv(CHUNK)
+            data = channel.recv(CHUNK)
+            out += data
+            lines.feed(data)
             got = True
         while channel.recv_stderr_ready():
             err += channel.recv_stderr(CHUNK)

@@ -71,6 +71,31 @@ class RefusesBadFlags(Program):
         with self._refusing_bad_input():
             super().parse_cleanup()
 
+    def execute(self) -> None:
+        # invoke keeps the words after `--` only joined by spaces (``core.remainder``): quoting is lost.
+        # Tasks read them word for word from the config (see :func:`remainder_words`).
+        self.config[REMAINDER_KEY] = words_after_dashes(self.argv)  # type: ignore[assignment]
+        super().execute()
+
+
+REMAINDER_KEY = "shipflow_remainder"
+
+
+def words_after_dashes(argv: list[str]) -> list[str]:
+    """The words after the first ``--`` of a command line, as given (none without one)."""
+    return argv[argv.index("--") + 1 :] if "--" in argv else []
+
+
+def remainder_words(config: object) -> list[str]:
+    """The words after ``--``, word for word, from a task's ``c.config`` (set when the program runs)."""
+    import sys
+
+    try:
+        words = config[REMAINDER_KEY]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return words_after_dashes(sys.argv)
+    return [str(word) for word in words]
+
 
 def refuse_bad_flags_in_inv() -> None:
     """Give invoke's own program object (the one ``inv`` runs) :class:`RefusesBadFlags`'s parse steps."""

@@ -222,7 +222,8 @@ def unlock(c: Context, env: str | None = None, dry_run: bool = False) -> None:
         "n": "COUNT of records to show (default 20); with --stats, of the last successful deploys and "
         "rollbacks to time (0: all)",
         "json": "one JSON record per line (with --stats: one JSON object)",
-        "stats": "per step: count, median, p95 and max seconds, then the total and the slowest deploy",
+        "stats": "per step: count, median, p95 and max seconds, then the total, the images sent over SSH "
+        "(size and rate) and the slowest deploy",
     }
 )
 def audit(
@@ -294,6 +295,77 @@ def maintenance(
             session.line(turn_on(d, request) if request else turn_off(d))
 
 
+@task(
+    help={
+        "env": ENV_HELP,
+        "follow": "keep streaming new lines until Ctrl-C (exit 0)",
+        "slot": "live (default: the slot serving traffic), blue, green, or both (lines then name their slot)",
+        "since": "only lines newer than this: a duration (10m, 1h30m, 45s) or a date (2026-12-01T10:00:00)",
+        "n": "COUNT of last lines per container (default 100; 0: all)",
+        "host": "only this server of the environment (default: every host)",
+    }
+)
+def logs(
+    c: Context,
+    env: str | None = None,
+    follow: bool = False,
+    slot: str = "live",
+    since: str | None = None,
+    n: int = Count(100),
+    host: str | None = None,
+) -> None:
+    """The live release's container logs from every host, each line prefixed with its host, merged by
+    time; secrets masked; --follow streams until Ctrl-C."""
+    from shipflow.deploy.operate import checked_request, choose, show_logs
+
+    with _deploying(env, "deploy.logs") as session:
+        request = checked_request(slot, since, n or None, follow)
+        show_logs(session, choose(session.deployments, host), request)
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "host": "run on this server of the environment (default: the first)",
+        "all": "run on every server of the environment, one after another",
+    },
+    name="exec",
+)
+def exec_command(c: Context, env: str | None = None, host: str | None = None, all: bool = False) -> None:
+    """Run the command after `--` in a one-off container of the live release (its image and env file),
+    removed afterwards; exits with the command's exit code; recorded in the audit log. At a terminal
+    (stdin and stdout both one) the command gets one too (docker run -it), so shells, REPLs and prompts
+    work, e.g. `inv deploy.exec --env prod -- sh`; its output then goes straight to the screen, unmasked
+    (an interactive session was asked for). Otherwise (CI, pipes) every line of it is masked."""
+    import sys
+
+    from invoke.exceptions import Exit
+
+    from shipflow.deploy.operate import choose, exec_on, wants_terminal
+    from shipflow.tasks.badflags import remainder_words
+
+    terminal = wants_terminal(sys.stdin.isatty(), sys.stdout.isatty())
+    with _deploying(env, "deploy.exec") as session:
+        chosen = choose(session.deployments, host, every=all)
+        code = exec_on(session, chosen, tuple(remainder_words(c.config)), terminal=terminal)
+    if code:
+        raise Exit(code=code)
+
+
 namespace = Collection("deploy")
-for _task in (local, staging, prod, rollback, status, remove, repair, unlock, audit, proxy, maintenance):
+for _task in (
+    local,
+    staging,
+    prod,
+    rollback,
+    status,
+    remove,
+    repair,
+    unlock,
+    audit,
+    proxy,
+    maintenance,
+    logs,
+    exec_command,
+):
     namespace.add_task(_task)
