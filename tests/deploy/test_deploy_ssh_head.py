@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
-import tomllib
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, SERVICE_FILES, base_image, fetch
-from netns_support import NamespaceServer, make_namespace_project, namespace_server
+from deploy_support import CANARY_SECRET, fetch
 from registry_support import registry_on
-from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
-from support import REPO, git, remove_test_images, run_shipflow, user_environ
+from shipped_support import Shipped, example_service_shipped, local_image_id
 
 from shipflow.testing.loadgen import KEEPALIVE, PAGE, LoadGenerator
 
@@ -40,96 +33,10 @@ REPOSITORY = f"shipflow-head-{uuid.uuid4().hex[:6]}"
 APP = f"sfhead-{uuid.uuid4().hex[:8]}"
 
 
-@dataclass
-class Shipped:
-    """A project on main whose production target is the namespace server, behind a local balancer."""
-
-    root: Path
-    server: NamespaceServer
-    balancer: ServerNginx
-
-    @property
-    def host(self) -> str:
-        return f"root@{self.server.address}:{self.server.ssh_port}"
-
-    def shipflow(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_shipflow(*args, cwd=self.root, env=user_environ(PROD_ENV_FILE=PRODUCTION_ENV))
-
-    def head(self) -> str:
-        return git(self.root, "rev-parse", "HEAD").strip()
-
-    def commit_and_push(self, message: str) -> str:
-        git(self.root, "add", "--all")
-        git(self.root, "commit", "--quiet", "-m", message)
-        git(self.root, "push", "--quiet", "origin", "main")
-        return self.head()
-
-    def served_sha(self) -> str:
-        return str(self.server.served("/")["sha"])
-
-
-def local_image_id(reference: str) -> str:
-    done = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", reference],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
-def base_section() -> str:
-    """This repository's ``[tool.shipflow.build.base]``, so the base image it already built is reused."""
-    base = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["shipflow"]["build"]["base"]
-    packages = ", ".join(f'"{package}"' for package in base["packages"])
-    return (
-        f'[tool.shipflow.build.base]\nname = "{base["name"]}"\nsuite = "{base["suite"]}"\n'
-        f'packages = [{packages}]\nscript = "{base["script"]}"\n'
-    )
-
-
-def copy_service(root: Path) -> None:
-    """The example service's files, as in this repository."""
-    for relative in (*SERVICE_FILES, "scripts/build-base-image.sh"):
-        source, target = REPO / relative, root / relative
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
-
-
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shipped]:
-    base_image()  # present before the clock of any deploy starts (about a minute when missing)
-    folder = tmp_path_factory.mktemp("head")
-    keygen(folder / "user_ed25519")
-    common = folder / "srv"
-    common.mkdir()
-    balancer = start_nginx(folder / "balancer", APP)
-    ssh_port = balancer.port + 1 if balancer.port < 65535 else balancer.port - 1
-    try:
-        with namespace_server(
-            folder / "server", common, user_public_key=folder / "user_ed25519.pub",
-            ssh_port=ssh_port, nginx_port=balancer.port, app=APP,
-        ) as server:  # fmt: skip
-            balancer.upstream_path.write_text(
-                f"upstream {APP}_backend {{\n    server {server.address}:{balancer.port};\n}}\n"
-            )
-            subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
-            root = folder / "project"
-            root.mkdir()
-            copy_service(root)
-            build = f'dockerfile = "examples/service/Dockerfile"\ncontext = "."\n\n{base_section()}'
-            build += '\n[tool.shipflow.db]\nalembic_ini = "examples/service/alembic.ini"\n'
-            make_namespace_project(
-                root, folder, [server], app=APP, repository=REPOSITORY, public_url=balancer.url,
-                pyproject_extra=build, deploy_extra=f'volumes = ["{APP}-data:/data"]\n',
-            )  # fmt: skip
-            yield Shipped(root, server, balancer)
-    finally:
-        balancer.stop()
-        remove_test_images(REPOSITORY)
+    with example_service_shipped(tmp_path_factory.mktemp("head"), app=APP, repository=REPOSITORY) as made:
+        yield made
 
 
 def test_default_prod_deploy_builds_head_streams_it_once_and_switches_under_load(shipped: Shipped) -> None:

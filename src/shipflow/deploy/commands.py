@@ -410,19 +410,32 @@ def load_gzipped_image() -> list[str]:
     return ["sh", "-c", "gunzip | docker load"]
 
 
+# One round trip however many images: their ids, then each one's layers; an engine without images prints
+# nothing (`docker image inspect` with no id would fail).
+_HELD_LAYERS = (
+    "ids=$(docker image ls --all --quiet --no-trunc | sort -u); "
+    '[ -z "$ids" ] || docker image inspect --format "{{json .RootFS.Layers}}" $ids'
+)
+
+
+def held_layers() -> list[str]:
+    """The layers of every image the engine holds: one JSON list of diff ids (``RootFS.Layers``) per image."""
+    return ["sh", "-c", _HELD_LAYERS]
+
+
 def load_image_archive(archive: str) -> list[str]:
     """``docker load`` of an image archive into this machine's engine (to push it to a registry)."""
     return ["docker", "load", "--input", archive]
 
 
 def image_facts(reference: str) -> list[str]:
-    """The image's id and labels as one JSON object."""
+    """The image's id, labels and layers (diff ids, bottom first) as one JSON object."""
     return [
         "docker",
         "image",
         "inspect",
         "--format",
-        '{"id":{{json .Id}},"labels":{{json .Config.Labels}}}',
+        '{"id":{{json .Id}},"labels":{{json .Config.Labels}},"layers":{{json .RootFS.Layers}}}',
         reference,
     ]
 

@@ -19,12 +19,14 @@ class RunRecord:
 
     ``build_s`` is the time the run spent building its image before any host was touched (a rollout
     builds once and every host's record carries it); ``transfer_bytes`` and ``transfer_rate_bps`` are the
-    gzipped bytes streamed to the host and their rate, when the image was sent over SSH."""
+    gzipped bytes streamed to the host and their rate, when the image was sent over SSH, and
+    ``transfer_skipped_bytes`` the layers left out of the stream because the host held them."""
 
     image_id: str | None = None
     transfer: str | None = None
     transfer_bytes: int | None = None
     transfer_rate_bps: int | None = None
+    transfer_skipped_bytes: int | None = None
     build_s: float | None = None
     db_checked: bool = False
     db_before: str | None = None
@@ -39,6 +41,7 @@ class RunRecord:
         if result.sent and result.sent_bytes > 0:
             self.transfer_bytes = result.sent_bytes
             self.transfer_rate_bps = round(result.sent_bytes / result.seconds) if result.seconds > 0 else None
+            self.transfer_skipped_bytes = result.skipped_bytes or None
 
     def audit_extra(self, steps: Mapping[str, float]) -> dict[str, Any]:
         """The audit record's ``extra``: what the run learned, and ``steps``, the seconds of each step this
@@ -55,6 +58,8 @@ class RunRecord:
             extra["transfer_bytes"] = self.transfer_bytes
         if self.transfer_rate_bps is not None:
             extra["transfer_rate_bps"] = self.transfer_rate_bps
+        if self.transfer_skipped_bytes is not None:
+            extra["transfer_skipped_bytes"] = self.transfer_skipped_bytes
         if self.db_checked:
             extra[migration.BEFORE] = self.db_before
             extra[migration.AFTER] = self.db_after

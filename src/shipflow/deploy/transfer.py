@@ -1,6 +1,8 @@
 """The release image travels to a server without a registry: ``docker save`` here, compressed, streamed over
 the SSH connection into ``gunzip | docker load`` there. Nothing is sent when the server already has the
-image id (the id, not the tag, is compared). With a registry configured, push here and pull there instead.
+image id (the id, not the tag, is compared), and the layers it already holds stay out of the archive
+(:mod:`shipflow.deploy.layers`): a commit that changes the code sends the code's layers, not the base
+image's. With a registry configured, push here and pull there instead.
 
 The commands are built in :mod:`shipflow.deploy.commands`; this machine's side (``docker push``,
 ``docker load`` of an archive) runs on a :class:`~shipflow.hosts.base.Host` like the server's side, so a dry
@@ -16,11 +18,11 @@ import subprocess
 import tarfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands
+from shipflow.deploy import commands, layers
 from shipflow.deploy.commands import Release
 from shipflow.hosts.base import HostError
 from shipflow.images.facts import host_has_image
@@ -28,7 +30,7 @@ from shipflow.images.facts import host_has_image
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from shipflow.hosts.base import Host
+    from shipflow.hosts.base import CommandResult, Host
     from shipflow.report import Reporter
 
 CHUNK = 256 * 1024
@@ -52,12 +54,14 @@ def human_bytes(count: float) -> str:
 
 @dataclass(frozen=True)
 class LocalImage:
-    """A release image as this machine has it: its id, and a way to read it as a ``docker save`` tar."""
+    """A release image as this machine has it: its id, a way to read it as a ``docker save`` tar, and its
+    layers' diff ids, bottom first (none known: the whole archive is always sent)."""
 
     release: Release
     image_id: str
     source: Callable[[], Iterator[bytes]]
     origin: str  # "docker engine" or the archive's path
+    diff_ids: tuple[str, ...] = ()
 
     @property
     def short_id(self) -> str:
@@ -95,6 +99,7 @@ def engine_image(here: Host, reference: str) -> LocalImage:
         image_id=facts["id"],
         source=lambda: docker_save_stream(reference),
         origin="the local docker engine (docker save)",
+        diff_ids=tuple(facts.get("layers") or ()),
     )
 
 
@@ -118,13 +123,15 @@ def archive_image(path: Path) -> LocalImage:
     except (OSError, tarfile.TarError, KeyError, ValueError) as error:
         raise TransferFailed(f"{path}: not an image archive written by `docker save -o` ({error})") from None
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-    labels = (json.loads(config_bytes).get("config") or {}).get("Labels") or {}
+    config = json.loads(config_bytes)
+    labels = (config.get("config") or {}).get("Labels") or {}
     tags = manifest[0].get("RepoTags") or []
     return LocalImage(
         release=Release.from_labels(tags[0] if tags else image_id, labels),
         image_id=image_id,
         source=lambda: _file_chunks(path),
         origin=str(path),
+        diff_ids=tuple((config.get("rootfs") or {}).get("diff_ids") or ()),
     )
 
 
@@ -139,7 +146,8 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 @dataclass
 class Progress:
-    """Counts what went through and prints a line with bytes and rate every few seconds."""
+    """Counts what went through (and the layers left out) and prints a line with bytes and rate every few
+    seconds."""
 
     label: str
     reporter: Reporter
@@ -147,12 +155,14 @@ class Progress:
     sent: int = 0
     started: float = 0.0
     printed: float = 0.0
+    omitted: layers.Omitted = field(default_factory=layers.Omitted)
 
     def line(self, final: bool = False) -> str:
         seconds = max(time.monotonic() - self.started, 1e-6)
         verb = "sent" if final else "sending"
+        held = f"; {human_bytes(self.omitted.size)} already on the server" if self.omitted.size else ""
         return (
-            f"  {self.label}: {verb} {human_bytes(self.sent)} (gzip of {human_bytes(self.raw)}) "
+            f"  {self.label}: {verb} {human_bytes(self.sent)} (gzip of {human_bytes(self.raw)}{held}) "
             f"in {seconds:.1f}s, {human_bytes(self.sent / seconds)}/s"
         )
 
@@ -176,20 +186,25 @@ class Progress:
 
 @dataclass(frozen=True)
 class TransferResult:
-    """What :func:`ensure_image` did: ``sent`` is False when the host already had the image."""
+    """What :func:`ensure_image` did: ``sent`` is False when the host already had the image.
+
+    ``sent_bytes`` are the gzipped bytes that went over the connection (every attempt's), ``raw_bytes`` the
+    archive they compressed, ``skipped_bytes`` the layers left out of it because the host held them."""
 
     sent: bool
     raw_bytes: int = 0
     sent_bytes: int = 0
     seconds: float = 0.0
     method: str = "none"  # none | ssh | registry
+    skipped_bytes: int = 0
 
     def audit(self) -> str:
         if not self.sent:
             return "already on the host"
         if self.method == "registry":
             return "pulled from the registry"
-        return f"sent {self.sent_bytes} bytes over ssh in {self.seconds:.1f}s"
+        held = f" ({self.skipped_bytes} bytes of layers already on the host)" if self.skipped_bytes else ""
+        return f"sent {self.sent_bytes} bytes over ssh in {self.seconds:.1f}s{held}"
 
 
 def _tag(host: Host, image: LocalImage) -> None:
@@ -207,8 +222,8 @@ def ensure_image(
         return TransferResult(sent=False)
     if host.rehearses and registry is None:
         reporter.line(
-            f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped, "
-            f"into `{shlex.join(commands.load_gzipped_image())}` on {host.name}"
+            f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped and without "
+            f"the layers {host.name} holds, into `{shlex.join(commands.load_gzipped_image())}` there"
         )
         return TransferResult(sent=False)
     if registry is not None:
@@ -227,22 +242,63 @@ def ensure_image(
     return result
 
 
+def layers_to_leave_out(host: Host, image: LocalImage) -> frozenset[layers.Layer]:
+    """The image's layers ``host`` already holds (one query for all its images); none when it holds none,
+    when the image's layers are unknown or when the host cannot tell."""
+    if not image.diff_ids:
+        return frozenset()
+    held = layers.parse_held_chains(host.query(commands.held_layers()).stdout)
+    return layers.omittable(layers.image_layers(image.diff_ids), held)
+
+
 def _stream(host: Host, image: LocalImage, reporter: Reporter) -> TransferResult:
-    progress = Progress(f"{image.release.image} -> {host.name}", reporter)
     reporter.line(f"  {image.release.image} ({image.short_id}) is not on {host.name}: streaming it over ssh")
+    omit = layers_to_leave_out(host, image)
+    started = time.monotonic()
+    progress, loaded = _send(host, image, reporter, omit)
+    attempts = [progress]
+    if not loaded.ok and omit:
+        reporter.line(
+            f"  {host.name}: docker load refused the archive without the {len(omit)} layer(s) it holds "
+            f"({_load_error(loaded)}): sending the whole image"
+        )
+        progress, loaded = _send(host, image, reporter, frozenset())
+        attempts.append(progress)
+    if not loaded.ok:
+        raise TransferFailed(f"{host.name}: `gunzip | docker load` failed: {_load_error(loaded)}")
+    reporter.line(progress.line(final=True))
+    return TransferResult(
+        sent=True,
+        raw_bytes=sum(attempt.raw for attempt in attempts),
+        sent_bytes=sum(attempt.sent for attempt in attempts),
+        seconds=time.monotonic() - started,
+        method="ssh",
+        skipped_bytes=progress.omitted.size,
+    )
+
+
+def _send(
+    host: Host, image: LocalImage, reporter: Reporter, omit: frozenset[layers.Layer]
+) -> tuple[Progress, CommandResult]:
+    """One ``docker save`` stream without the layers in ``omit`` into ``gunzip | docker load`` on ``host``."""
+    progress = Progress(f"{image.release.image} -> {host.name}", reporter)
     source = image.source()
     try:
-        loaded = host.run_stream(commands.load_gzipped_image(), progress.gzip(source))
+        archive = layers.thin_archive(source, omit, progress.omitted)
+        loaded = host.run_stream(commands.load_gzipped_image(), progress.gzip(archive))
+    except tarfile.TarError as error:
+        raise TransferFailed(
+            f"local: {image.origin} is not a readable `docker save` archive: {error}"
+        ) from None
     finally:
         close = getattr(source, "close", None)
         if callable(close):
             close()  # stops `docker save` when the server ended the load early
-    if not loaded.ok:
-        detail = (loaded.stderr or loaded.stdout).strip().splitlines()[-3:]
-        raise TransferFailed(f"{host.name}: `gunzip | docker load` failed: {' '.join(detail)}")
-    reporter.line(progress.line(final=True))
-    seconds = time.monotonic() - progress.started
-    return TransferResult(True, progress.raw, progress.sent, seconds, "ssh")
+    return progress, loaded
+
+
+def _load_error(loaded: CommandResult) -> str:
+    return " ".join((loaded.stderr or loaded.stdout).strip().splitlines()[-3:])
 
 
 def _is_progress(line: str) -> bool:
