@@ -80,9 +80,9 @@ def copy_service(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def example_service_shipped(folder: Path, *, app: str, repository: str) -> Iterator[Shipped]:
-    """The project (in ``folder``), its server and balancer, all gone afterwards with the images it built."""
-    base_image()  # present before the clock of any deploy starts (about a minute when missing)
+def server_behind_balancer(folder: Path, *, app: str) -> Iterator[tuple[NamespaceServer, ServerNginx]]:
+    """A namespace server that takes the deployer's key (``folder/user_ed25519``), behind a balancer on
+    127.0.0.1 that routes ``app`` to the server's nginx; both gone afterwards."""
     keygen(folder / "user_ed25519")
     common = folder / "srv"
     common.mkdir()
@@ -97,6 +97,17 @@ def example_service_shipped(folder: Path, *, app: str, repository: str) -> Itera
                 f"upstream {app}_backend {{\n    server {server.address}:{balancer.port};\n}}\n"
             )
             subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
+            yield server, balancer
+    finally:
+        balancer.stop()
+
+
+@contextlib.contextmanager
+def example_service_shipped(folder: Path, *, app: str, repository: str) -> Iterator[Shipped]:
+    """The project (in ``folder``), its server and balancer, all gone afterwards with the images it built."""
+    base_image()  # present before the clock of any deploy starts (about a minute when missing)
+    try:
+        with server_behind_balancer(folder, app=app) as (server, balancer):
             root = folder / "project"
             root.mkdir()
             copy_service(root)
@@ -108,5 +119,4 @@ def example_service_shipped(folder: Path, *, app: str, repository: str) -> Itera
             )  # fmt: skip
             yield Shipped(root, folder, server, balancer)
     finally:
-        balancer.stop()
         remove_test_images(repository)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,3 +223,34 @@ def production_target(env_file_from: str | None = None) -> TargetSettings:
         public_url="https://demo.example.invalid",
         env_file_from=env_file_from,
     )
+
+
+def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's stdout lines as they come (a reader thread); None once its output ended."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str | None], text: str, seconds: float = 60.0) -> str:
+    """The first line with ``text``; fails when the output ends first or nothing comes in time."""
+    deadline = time.monotonic() + seconds
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r} (output so far):\n" + "\n".join(seen))

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -24,7 +21,7 @@ from deploy_support import (
     build_release,
     make_project,
 )
-from support import user_environ
+from support import lines_of, user_environ, wait_for_line
 from terminal_support import run_in_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs("docker", "nginx")]
@@ -140,37 +137,6 @@ def docker_logs_processes(container_prefix: str) -> list[int]:
         if words[:2] == ["docker", "logs"] and any(word.startswith(container_prefix) for word in words):
             found.append(int(entry.name))
     return found
-
-
-def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
-    """The process's stdout lines as they come (a reader thread); None once its output ended."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    return lines
-
-
-def wait_for_line(lines: queue.Queue[str | None], text: str, seconds: float = 60.0) -> str:
-    """The first line with ``text``; fails when the output ends first or nothing comes in time."""
-    deadline = time.monotonic() + seconds
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        seen.append(line)
-        if text in line:
-            return line
-    raise AssertionError(f"no line with {text!r} (output so far):\n" + "\n".join(seen))
 
 
 def test_follow_streams_new_lines_until_sigint_then_exits_0_leaving_nothing_running(

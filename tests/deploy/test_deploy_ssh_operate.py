@@ -7,13 +7,11 @@ deploys of the example service to it (each image streamed over SSH into the serv
 from __future__ import annotations
 
 import json
-import queue
 import re
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import pytest
 from deploy_support import CANARY_SECRET, base_image, build_release
-from netns_support import NamespaceServer, make_namespace_project, namespace_server
-from ssh_support import PRODUCTION_ENV, ServerNginx, keygen, start_nginx
-from support import commit_all, git, remove_test_images, user_environ
+from netns_support import NamespaceServer, make_namespace_project
+from shipped_support import server_behind_balancer
+from ssh_support import PRODUCTION_ENV, ServerNginx
+from support import commit_all, git, lines_of, remove_test_images, user_environ, wait_for_line
 from terminal_support import Screen, run_in_terminal
 
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
@@ -93,20 +92,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         subprocess.run(["docker", "save", "-o", str(path), release.image], check=True)
         subprocess.run(["docker", "rmi", release.image], capture_output=True, check=True)
         archives.append((path, release.sha))
-    keygen(folder / "user_ed25519")
-    common = folder / "srv"
-    common.mkdir()
-    balancer = start_nginx(folder / "balancer", APP)
-    ssh_port = balancer.port + 1 if balancer.port < 65535 else balancer.port - 1
     try:
-        with namespace_server(
-            folder / "server", common, user_public_key=folder / "user_ed25519.pub",
-            ssh_port=ssh_port, nginx_port=balancer.port, app=APP,
-        ) as server:  # fmt: skip
-            balancer.upstream_path.write_text(
-                f"upstream {APP}_backend {{\n    server {server.address}:{balancer.port};\n}}\n"
-            )
-            subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
+        with server_behind_balancer(folder, app=APP) as (server, balancer):
             root = folder / "project"
             make_namespace_project(
                 root, folder, [server], app=APP, repository=REPOSITORY, public_url=balancer.url,
@@ -122,7 +109,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 assert "sent " in shipped.stdout  # the image travelled over SSH into the server's engine
             yield made
     finally:
-        balancer.stop()
         remove_test_images(REPOSITORY)
 
 
@@ -196,15 +182,7 @@ def test_follow_over_ssh_streams_new_lines_and_sigint_ends_it_on_the_server_too(
             cwd=served.root, env=served.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=stderr, text=True,
         )  # fmt: skip
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert follow.stdout is not None
-        for line in follow.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
+    lines = lines_of(follow)
     try:
         wait_for_line(lines, f"{served.host} ")
         # A line the service writes after the follow began: gunicorn logs the SIGHUP it is sent.
@@ -229,23 +207,6 @@ def test_follow_over_ssh_streams_new_lines_and_sigint_ends_it_on_the_server_too(
     while served.remote_docker_logs() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert served.remote_docker_logs() == []
-
-
-def wait_for_line(lines: queue.Queue[str | None], text: str, seconds: float = 60.0) -> str:
-    """The first line with ``text``; fails when the output ends first or nothing comes in time."""
-    deadline = time.monotonic() + seconds
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        seen.append(line)
-        if text in line:
-            return line
-    raise AssertionError(f"no line with {text!r} (output so far):\n" + "\n".join(seen))
 
 
 def test_audit_stats_over_ssh_time_each_step_of_the_real_deploys_and_their_transfers(served: Served) -> None:
