@@ -25,6 +25,7 @@ from shipflow.deploy import (
     traffic,
     transfer,
 )
+from shipflow.deploy.background import Background
 from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
@@ -295,11 +296,17 @@ def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Swit
     return switched, in_force if switched.kind == "nat" else answered
 
 
-def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) -> None:
+def _drain_and_stop(
+    d: Deployment, switched: Switched, old: SlotState | None, meanwhile: Callable[[], None] | None = None
+) -> None:
     """Let the old slot finish: nginx's pre-reload workers (after a reload) and every connection still
-    open to the old slot's port, each bounded by ``drain_timeout``; then stop it gracefully in the
-    background (it serves no one any more; the next run on this host waits for it to be down)."""
+    open to the old slot's port, each bounded by ``drain_timeout``, with ``meanwhile`` (housekeeping
+    that needs no wait) running beside the waits; then stop the old slot gracefully in the background
+    (it serves no one any more; the next run on this host waits for it to be down)."""
     timeout = d.target.drain_timeout
+    beside = Background(meanwhile) if meanwhile is not None and not d.host.rehearses else None
+    if meanwhile is not None and beside is None:
+        meanwhile()
     if d.host.rehearses:
         d.reporter.line(f"  would wait for the old slot's open connections (at most {timeout:g} s)")
     elif switched.old_workers:
@@ -311,6 +318,8 @@ def _drain_and_stop(d: Deployment, switched: Switched, old: SlotState | None) ->
             remaining = traffic.drain_connections(d.host, old.slot.port, timeout)
             if remaining:
                 d.reporter.line(f"  warning: {remaining} connection(s) still open after {timeout:g} s")
+    if beside is not None:
+        beside.result()
     if old is not None and old.running:
         with d.reporter.step("stop old", f"{old.container} (kept for rollback; stopping in the background)"):
             d.host.write_file(commands.stopping_record_path(d.target), f"{old.container}\n".encode())
@@ -370,6 +379,7 @@ def _activate(
     delivery: Delivery | None = None,
     migrate: bool = False,
     before_switch: Callable[[], None] | None = None,
+    while_draining: Callable[[], None] | None = None,
 ) -> _Activation:
     """Bring ``release`` up in ``slot`` and route to it."""
     candidate = state.of(slot)
@@ -404,7 +414,7 @@ def _activate(
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
-    _drain_and_stop(d, switched, old)
+    _drain_and_stop(d, switched, old, while_draining)
     if moved:
         _drop_aside(d, slot, candidate.container)
     return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
@@ -614,10 +624,10 @@ def deploy(
         activation = _activate(
             d, state, slot, release,
             reuse_container=False, record=record, switch=switch, delivery=delivery, migrate=True,
+            while_draining=lambda: _prune_images(d, release),
         )  # fmt: skip
         if delivery is not None and delivery.smoke and not d.host.rehearses:
             _smoke(d, release, record)
-        _prune_images(d, release)
         previous = active.release if active else None
         seconds = time.monotonic() - started
         return Outcome(
