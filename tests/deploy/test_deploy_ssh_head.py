@@ -126,7 +126,9 @@ def test_maintenance_on_a_server_answers_503_under_keep_alive_load_and_off_serve
     assert health[0] == 200 and json.loads(health[2])["sha"] == serving
     assert "maintenance: ON since" in status.stdout
     result = load.result
-    assert result.failed == 0, result.failures  # no connection error through the page and back
+    logs = [shipped.server.files / "nginx" / "error.log", shipped.balancer.prefix / "error.log"]
+    errors = "\n".join(path.read_text(errors="replace")[-3000:] for path in logs if path.exists())
+    assert result.failed == 0, (result.failures, on.stdout, off.stdout, errors)  # no error on the way
     assert page > 0 and result.served_by[serving] > 0
     assert fetch(f"{url}/")[0] == 200
     audit = shipped.shipflow("deploy.audit", "--env", "production", "--json", "-n", "2")
