@@ -44,8 +44,20 @@ def last_record(shipped: Shipped) -> dict[str, Any]:
     return dict(record)
 
 
-def deploy_commit(shipped: Shipped, index: int) -> dict[str, Any]:
-    """Commit a code-only change, push it, deploy it; the figures of that deploy."""
+def at_rest(shipped: Shipped, app: str) -> None:
+    """Until one release of ``app`` runs on the server: the one the last deploy stopped in the background
+    is down, as it is between deploys minutes apart."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = shipped.server.docker("ps", "--quiet", "--filter", f"label=shipflow.app={app}")
+        if len(running.stdout.split()) <= 1:
+            return
+        time.sleep(0.2)
+
+
+def deploy_commit(shipped: Shipped, app: str, index: int) -> dict[str, Any]:
+    """Commit a code-only change, push it, deploy it (the server at rest); the figures of that deploy."""
+    at_rest(shipped, app)
     note = shipped.root / "examples" / "service" / "app" / "release_note.py"
     marker = f"ssh_deploy run {index} {uuid.uuid4()}"
     note.write_text(f'"""Which benchmark commit this is."""\n\nNOTE = "{marker}"\n')
@@ -106,12 +118,14 @@ def main() -> None:
         if first.returncode != 0:
             raise SystemExit(f"the first deploy failed:\n{first.stdout}\n{first.stderr}")
         first_record = last_record(shipped)
-        idle = [deploy_commit(shipped, index) for index in range(options.deploys)]
+        idle = [deploy_commit(shipped, app, index) for index in range(options.deploys)]
         with LoadGenerator(
             f"{shipped.balancer.url}/", workers=4, keepalive_workers=4, write_share=0.2, max_seconds=900
         ) as load:
             time.sleep(1.0)
-            loaded = [deploy_commit(shipped, options.deploys + index) for index in range(options.deploys)]
+            loaded = [
+                deploy_commit(shipped, app, options.deploys + index) for index in range(options.deploys)
+            ]
             time.sleep(0.5)
     result = {
         "first_deploy": {

@@ -59,7 +59,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the example service's release builder, shared with the e2e tests
 
-from deploy_support import DeployProject, ServiceRelease, base_image, build_release, make_project  # noqa: E402
+from db_support import NEW_MIGRATION  # noqa: E402
+from deploy_support import (  # noqa: E402
+    MIGRATION_VERSIONS,
+    DeployProject,
+    ServiceRelease,
+    base_image,
+    build_release,
+    make_project,
+    service_context,
+)
 from support import user_environ  # noqa: E402
 
 from shipflow.deploy import bluegreen, commands, health  # noqa: E402
@@ -103,7 +112,10 @@ def _quiet(project: DeployProject) -> Deployment:
 
 
 def _timed(action: str, run: Callable[[Deployment], Outcome], project: DeployProject) -> dict[str, Any]:
-    """One deploy or rollback through the engine, timed; its step output is kept quiet."""
+    """One deploy or rollback through the engine, timed; its step output is kept quiet. It starts with the
+    host at rest, as deploys minutes apart do: the release the last one stops in the background is down
+    (back to back, the next run would wait for that shutdown in its "read state" step)."""
+    project.containers()  # until the last run's background stop is done
     d = _quiet(project)
     started = time.monotonic()
     outcome = run(d)
@@ -124,6 +136,13 @@ def _timed(action: str, run: Callable[[Deployment], Outcome], project: DeployPro
 
 def blue_green_deploy(project: DeployProject, release: ServiceRelease) -> dict[str, Any]:
     return _timed("deploy", lambda d: bluegreen.deploy(d, release_of_image(d.host, release.image)), project)
+
+
+def migrating_deploy(project: DeployProject, release: ServiceRelease) -> dict[str, Any]:
+    """A deploy whose release brings a new migration: the one-off container runs before the switch."""
+    return _timed(
+        "migrating deploy", lambda d: bluegreen.deploy(d, release_of_image(d.host, release.image)), project
+    )
 
 
 def blue_green_rollback(project: DeployProject) -> dict[str, Any]:
@@ -246,7 +265,8 @@ def run_switch(
                 partial(blue_green_deploy, project, r) for r in order
             ]
             actions += [partial(blue_green_rollback, project) for _ in range(count)]
-            switches, during = under_load(project, load, actions)
+            actions.append(partial(migrating_deploy, project, releases[2]))
+            runs, during = under_load(project, load, actions)
             print(f"[{switch}] {count} naive redeploys under load ...", flush=True)
             naive, baseline = under_load(project, load, [partial(naive_redeploy, project, r) for r in order])
             acknowledged = (
@@ -255,8 +275,10 @@ def run_switch(
             lost = missing_writes(f"{project.proxy_url}/", acknowledged)
         finally:
             project.tear_down()
+    switches = [run for run in runs if run["action"] in ("deploy", "rollback")]
     deploys = [run for run in switches if run["action"] == "deploy"]
     rollbacks = [run for run in switches if run["action"] == "rollback"]
+    migrating = [run for run in runs if run["action"] == "migrating deploy"]
     return {
         "switch": switch,
         "deploys": len(switches),
@@ -277,13 +299,15 @@ def run_switch(
         "deploy_overhead_s_median": _median(deploys, "overhead_s"),
         "rollback_overhead_s_median": _median(rollbacks, "overhead_s"),
         "wall_s_median": _median(switches, "wall_s"),
+        "migrating_deploy_overhead_s": _median(migrating, "overhead_s"),
+        "migrating_deploy_migrate_s": _median([run["steps_s"] for run in migrating], "migrate"),
         "boot_s_median": _median(switches, "boot_s"),
         "naive_wall_s_median": _median(naive, "wall_s"),
         "load": dataclasses.asdict(load),
         "migrate": options.migrate,
         "wrk": wrk,
         "phases": {"idle": phase(idle), "switches": phase(during), "baseline": phase(baseline)},
-        "blue_green": switches,
+        "blue_green": runs,
         "naive": naive,
     }
 
@@ -343,12 +367,20 @@ def main() -> None:
     repository = f"shipflow-bench-{uuid.uuid4().hex[:6]}"
     base = base_image()
     releases = [build_release(repository, name, base) for name in ("a", "b")]
+    new_migration = {f"{MIGRATION_VERSIONS}/0004_add_tags.py": NEW_MIGRATION.encode()}
+    releases.append(build_release(repository, "c", base, service_context(new_migration)))
     summaries: list[dict[str, Any]] = []
     try:
         for switch in switches:
             summary = run_switch(switch, repository, releases, load, options)
             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             RESULTS[switch].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            print(
+                f"[{switch}] a deploy that migrates (0003 -> 0004): overhead "
+                f"{summary['migrating_deploy_overhead_s']:.2f}s, of which the migration "
+                f"{summary['migrating_deploy_migrate_s']:.2f}s",
+                flush=True,
+            )
             print(
                 f"[{switch}] acknowledged writes: {summary['acknowledged_writes']}, lost: "
                 f"{summary['lost_writes']} {summary['lost_write_ids'] or ''}; "

@@ -182,7 +182,9 @@ class ScriptedHost:
             assert argv == tuple(self._one_off_argv(argv)), argv
             return dataclasses.replace(self.one_off_result, argv=argv)
         code, out = self._simulate(argv, stdin)
-        return CommandResult(argv, code, out, "" if code == 0 else f"scripted: {argv[0]} failed")
+        missing_chain = code != 0 and nat.NFT in argv and "list" in argv and self.nat_permitted
+        error = "Error: No such file or directory" if missing_chain else f"scripted: {argv[0]} failed"
+        return CommandResult(argv, code, out, "" if code == 0 else error)
 
     def _one_off_argv(self, argv: tuple[str, ...]) -> list[str]:
         """The argv :func:`commands.exec_one_off` builds for the one-off ``argv`` claims to be."""

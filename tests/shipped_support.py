@@ -93,9 +93,10 @@ def server_behind_balancer(folder: Path, *, app: str) -> Iterator[tuple[Namespac
             folder / "server", common, user_public_key=folder / "user_ed25519.pub",
             ssh_port=ssh_port, nginx_port=balancer.port, app=app,
         ) as server:  # fmt: skip
-            balancer.upstream_path.write_text(
-                f"upstream {app}_backend {{\n    server {server.address}:{balancer.port};\n}}\n"
-            )
+            # Pooled, as load balancers keep them: a new connection per request to the server would run
+            # this machine out of ports (TIME_WAIT off loopback) under the tests' load.
+            backend = f"server {server.address}:{balancer.port};\n    keepalive 16;"
+            balancer.upstream_path.write_text(f"upstream {app}_backend {{\n    {backend}\n}}\n")
             subprocess.run([*balancer.argv, "-s", "reload"], check=True, capture_output=True)
             yield server, balancer
     finally:

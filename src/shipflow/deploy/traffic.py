@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shipflow.hosts.base import Host
 
 SUDO = ("sudo", "-n")
+LIST_ATTEMPTS = 4
 
 
 class NatNotPermitted(Refused):
@@ -114,9 +115,18 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
 def live_port(
     host: Host, settings: DeploySettings, target: TargetSettings, sudo: tuple[str, ...]
 ) -> int | None:
-    """The slot port the kernel's rule sends the switch's port to now; None when there is no rule."""
-    listed = host.query(nat.list_chain(sudo, settings.app, target))
-    return nat.routed_port(listed.stdout, target.switch_port) if listed.ok else None
+    """The slot port the kernel's rule sends the switch's port to now; None when there is no rule.
+
+    A listing can fail while something else changes the ruleset at that moment (docker's own NAT rules
+    for a container starting or stopping): it is asked again a few times before "no rule" is believed."""
+    for attempt in range(LIST_ATTEMPTS):
+        listed = host.query(nat.list_chain(sudo, settings.app, target))
+        if listed.ok:
+            return nat.routed_port(listed.stdout, target.switch_port)
+        if "No such file or directory" in listed.stderr:  # the chain does not exist: no rule
+            return None
+        time.sleep(0.1 * (attempt + 1))
+    return None
 
 
 def _apply(host: Host, state: SwitchState, text: str) -> None:
