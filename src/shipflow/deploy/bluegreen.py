@@ -414,9 +414,14 @@ def _activate(
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
-    _drain_and_stop(d, switched, old, while_draining)
-    if moved:
-        _drop_aside(d, slot, candidate.container)
+
+    def housekeeping() -> None:
+        if moved:  # first: the prune then sees the image of the release it held as unused
+            _drop_aside(d, slot, candidate.container)
+        if while_draining is not None:
+            while_draining()
+
+    _drain_and_stop(d, switched, old, housekeeping)
     return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
 
 
