@@ -227,7 +227,7 @@ def test_remove_takes_the_page_down_with_the_app(host: ScriptedHost) -> None:
 @pytest.mark.parametrize(
     ("words", "problem"),
     [
-        (("maybe", None, 300), "takes on or off, got 'maybe'"),
+        (("maybe", None, 300), "give on or off, not 'maybe'"),
         (("off", "bye", 300), "--message is for `on`"),
         (("on", "x" * 301, 300), "--message is 301 characters long; keep it to 300"),
         (("on", "   ", 300), "--message is empty"),

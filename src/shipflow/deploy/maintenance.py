@@ -40,7 +40,7 @@ def checked_request(switch: str, message: str | None, retry_after: int) -> PageR
     """What ``deploy.maintenance on|off`` asks for: the page for ``on``, None for ``off``; else
     :class:`~shipflow.errors.BadInput` naming the word or flag."""
     if switch not in ("on", "off"):
-        raise BadInput(f"deploy.maintenance takes on or off, got {shown(switch)}")
+        raise BadInput(f"give on or off, not {shown(switch)} (e.g. inv deploy.maintenance --env prod on)")
     if switch == "off":
         if message is not None:
             raise BadInput("--message is for `on`; `off` takes the page down")
