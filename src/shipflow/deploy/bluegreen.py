@@ -26,7 +26,7 @@ from shipflow.deploy import (
     transfer,
 )
 from shipflow.deploy.background import Background
-from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot
+from shipflow.deploy.commands import UPSTREAM_HEADER, Release, Slot, short_sha
 from shipflow.deploy.context import DeployFailed
 from shipflow.deploy.releases import choose_rollback, last_deploy_never_switched
 from shipflow.deploy.runrecord import RunRecord
@@ -71,10 +71,6 @@ class Outcome:
     health_s: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     record: RunRecord = field(default_factory=RunRecord)
-
-
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "nothing"
 
 
 # --- the image and the env file ---------------------------------------------------------------------
@@ -212,8 +208,8 @@ def _health_gate(d: Deployment, slot: Slot, release: Release, container: str) ->
         d.reporter.line(f"    | {line}")
     last = f"{outcome.status} {outcome.body.strip()[:200]}" if outcome.status else "no answer"
     raise DeployFailed(
-        f"release {_short(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its health "
-        f"check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
+        f"release {short_sha(release.sha)} in slot {slot.name} (127.0.0.1:{slot.port}) did not pass its "
+        f"health check at {d.settings.health.path} within {d.settings.health.deploy_timeout:g} s "
         f"({outcome.probes} probes; last response: {last}). The candidate is removed and nginx was not "
         f"touched, so the previous release keeps serving. Its last log lines are above; fix the release "
         f"and deploy again, or raise [health] deploy_timeout in {d.settings.path}."
@@ -392,7 +388,9 @@ def _activate(
         confirmation = None
         if not reuse_container:
             if candidate.exists:
-                with d.reporter.step("aside", f"{candidate.container} ({_short(candidate.sha)}) makes room"):
+                with d.reporter.step(
+                    "aside", f"{candidate.container} ({short_sha(candidate.sha)}) makes room"
+                ):
                     _step_aside(d, slot, candidate)
                 moved = True
             confirmation = _prepare_candidate(d, slot, release, old, migrate=migrate, record=record)
@@ -554,7 +552,7 @@ def _converge_active(
     switch: SwitchState,
 ) -> Outcome:
     """``release`` already runs in the active slot: re-apply the switch and stop the other slot."""
-    d.reporter.line(f"  {_short(active.sha)} already serves from {active.slot.name}; converging")
+    d.reporter.line(f"  {short_sha(active.sha)} already serves from {active.slot.name}; converging")
     started = time.monotonic()
     _prepare_front(d, switch, active.slot)
     switched, _ = _switch_verify(d, active.slot, switch)
@@ -660,7 +658,7 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
             # Undoing a deploy that failed before its switch: this host still serves what it served before,
             # so there is nothing to change here (not even nginx, which may be what failed).
             d.reporter.line(
-                f"  the last deploy here failed before switching: {_short(active.sha)} still serves"
+                f"  the last deploy here failed before switching: {short_sha(active.sha)} still serves"
             )
             seconds = time.monotonic() - started
             return Outcome(
@@ -671,7 +669,9 @@ def rollback(d: Deployment, to: str | None = None, image_repository: str | None 
         release = choice.release
         if active is not None and active.running and active.sha == release.sha:
             return _converge_active(d, state, active, release, "rollback", record, switch)
-        d.reporter.line(f"  rolling back {_short(active.sha if active else None)} -> {_short(release.sha)}")
+        d.reporter.line(
+            f"  rolling back {short_sha(active.sha if active else None)} -> {short_sha(release.sha)}"
+        )
         reading = database.start_schema_read(d, active) if active is not None else None
 
         def check_schema() -> None:

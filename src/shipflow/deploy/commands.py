@@ -201,6 +201,11 @@ def one_off(
     return ["docker", "run", "--rm", *_env_and_volumes(settings, target, slot), release.image, *command]
 
 
+def short_sha(sha: str | None) -> str:
+    """A release's sha as lines show it (12 characters), or "nothing"."""
+    return sha[:12] if sha else "nothing"
+
+
 def exec_in(container: str, command: tuple[str, ...]) -> list[str]:
     """``command`` in a running container (its environment, mounts and working folder)."""
     return ["docker", "exec", container, *command]
@@ -348,12 +353,11 @@ def routed_port(upstream_text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def local_nginx_conf(settings: DeploySettings, target: TargetSettings) -> str:
-    """shipflow's own nginx for the local target: 127.0.0.1 only, everything under the state dir."""
-    prefix = f"{target.state_dir}/nginx"
+def private_nginx_head(prefix: str, workers: int) -> str:
+    """The start of an nginx.conf of shipflow's own whose pid, log and spool live under ``prefix``, up to
+    and inside ``http {`` (the caller adds its servers and the closing brace)."""
     return f"""\
-# Written by shipflow for the local target (the upstream include is shipflow's too).
-worker_processes 2;
+worker_processes {workers};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -364,7 +368,16 @@ http {{
     fastcgi_temp_path {prefix}/spool/fastcgi;
     uwsgi_temp_path {prefix}/spool/uwsgi;
     scgi_temp_path {prefix}/spool/scgi;
-    include {target.upstream_path};
+"""
+
+
+def local_nginx_conf(settings: DeploySettings, target: TargetSettings) -> str:
+    """shipflow's own nginx for the local target: 127.0.0.1 only, everything under the state dir."""
+    prefix = f"{target.state_dir}/nginx"
+    head = private_nginx_head(prefix, workers=2)
+    return f"""\
+# Written by shipflow for the local target (the upstream include is shipflow's too).
+{head}    include {target.upstream_path};
     server {{
         listen 127.0.0.1:{target.proxy_port};
         location / {{

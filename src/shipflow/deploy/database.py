@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from shipflow.deploy import migration
 from shipflow.deploy.background import Background
+from shipflow.deploy.commands import short_sha
 from shipflow.deploy.context import DeployFailed
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ class Confirmation:
 
     head: str
     reading: Background[str | None]
-
-
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "nothing"
 
 
 def migrate(
@@ -74,7 +71,7 @@ def _upgrade(d: Deployment, slot: Slot, release: Release, record: RunRecord) -> 
     for line in run.output.splitlines()[-20:]:
         d.reporter.line(f"    | {line}")
     raise DeployFailed(
-        f"the migrations of release {_short(release.sha)} failed (`alembic upgrade head` in a "
+        f"the migrations of release {short_sha(release.sha)} failed (`alembic upgrade head` in a "
         f"one-off container of {release.image}); the database is at revision {run.after or 'base'} "
         f"(it was at {run.before or 'base'}). The new release was not started and nginx was not "
         "touched, so the previous release keeps serving. alembic's output is above: fix the "
@@ -122,7 +119,7 @@ def schema_check(
     if current and wanted and current != wanted:
         downgrade = shlex.join(["alembic", "downgrade", wanted])
         d.reporter.line(
-            f"  warning: rolling back across a schema change: {_short(release.sha)} went live with the "
+            f"  warning: rolling back across a schema change: {short_sha(release.sha)} went live with the "
             f"database at revision {wanted}; it is now at {current}, and a rollback does not downgrade it. "
             f"If the old release cannot work with revision {current}, run `{downgrade}` in a one-off "
             "container of the current release first."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, responder
+from shipflow.deploy import commands, proxy, responder
 from shipflow.hosts.base import HostError
 
 if TYPE_CHECKING:
@@ -22,9 +22,7 @@ class PageFailed(HostError):
 
 
 def running(host: Host, target: TargetSettings) -> bool:
-    raw = host.read_file(responder.pid_file(target))
-    pid = raw.decode().strip() if raw else ""
-    return pid.isdigit() and host.query(commands.process_alive(pid)).ok
+    return proxy.running_pid(host, responder.pid_file(target)) is not None
 
 
 def serve(host: Host, settings: DeploySettings, target: TargetSettings, record: MaintenanceRecord) -> None:

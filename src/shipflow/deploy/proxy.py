@@ -29,7 +29,12 @@ class Switched:
 
 def master_pid(host: Host, target: TargetSettings) -> int | None:
     """The running nginx master's pid, from its pid file, if that process is alive."""
-    raw = host.read_file(target.nginx_pid_file)
+    return running_pid(host, target.nginx_pid_file)
+
+
+def running_pid(host: Host, pid_file: str) -> int | None:
+    """The pid in ``pid_file`` on ``host``, if that process is alive."""
+    raw = host.read_file(pid_file)
     text = raw.decode().strip() if raw else ""
     if not text.isdigit():
         return None

@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from shipflow.deploy.commands import private_nginx_head
 from shipflow.project import NumberRange
 
 if TYPE_CHECKING:
@@ -99,20 +100,10 @@ def config(settings: DeploySettings, target: TargetSettings, record: Maintenance
     """The responder's nginx.conf: 503 with the page for every path, the health path to the live slot."""
     home = folder(target)
     page = page_html(settings.app, record.message)
+    head = private_nginx_head(home, workers=1)
     return f"""\
 # Written by shipflow: the maintenance page of {settings.app} ({target.name}), on since {record.since}.
-worker_processes 1;
-pid {home}/nginx.pid;
-error_log {home}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {home}/spool/body;
-    proxy_temp_path {home}/spool/proxy;
-    fastcgi_temp_path {home}/spool/fastcgi;
-    uwsgi_temp_path {home}/spool/uwsgi;
-    scgi_temp_path {home}/spool/scgi;
-    server {{
+{head}    server {{
         listen 127.0.0.1:{target.maintenance_port};
         keepalive_timeout 75s;
         location = {settings.health.path} {{
