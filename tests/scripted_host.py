@@ -209,17 +209,23 @@ class ScriptedHost:
     def _simulate(self, argv: tuple[str, ...], stdin: bytes | None) -> tuple[int, str]:
         if argv[0] == "docker":
             return self._docker(argv)
-        if argv[:4] == tuple(commands.stop_in_background("", 0)[:4]):
-            # Done by the time the next command runs, unless the test keeps it stopping.
-            return (0, "") if self.slow_stops else self._docker(argv[4:])
+        if argv[:4] == tuple(commands.stop_in_background("", 0, "")[:4]):
+            # Done by the time the next command runs (its record gone), unless the test keeps it stopping.
+            if self.slow_stops:
+                return 0, ""
+            if self.files.get(argv[4], b"").decode().strip() == argv[5]:
+                del self.files[argv[4]]
+            return self._docker(argv[6:])
         if argv[:3] == ("sh", "-c", 'exec "$@" 2>&1') and argv[4:6] == ("docker", "logs"):
             return self._logs(argv)
         if argv[0] == "curl":
             return self._curl(argv)
         target = self.target
         path = argv[-1]
-        if argv == tuple(commands.make_folders(*argv[2:])) or argv == tuple(commands.chown(argv[1], path)):
+        if argv == tuple(commands.make_folders(*argv[2:])):
             return 0, ""
+        if len(argv) == 6 and argv == tuple(commands.give_to_image_user(argv[4], argv[5])):
+            return (0, "") if argv[4] in self.images else (1, "")
         if argv == tuple(commands.remove_file(path)):
             self.files.pop(path, None)
             return 0, ""
@@ -240,6 +246,11 @@ class ScriptedHost:
         if len(argv) == 6 and argv == tuple(commands.release_own_lock(argv[4], argv[5])):
             if self.files.get(argv[4], b"").decode() == argv[5]:
                 del self.files[argv[4]]
+            return 0, ""
+        if len(argv) == 7 and argv == tuple(commands.append_and_release_own_lock(*argv[4:])):
+            self.files[argv[4]] = self.files.get(argv[4], b"") + (stdin or b"")
+            if self.files.get(argv[5], b"").decode() == argv[6]:
+                del self.files[argv[5]]
             return 0, ""
         if argv == tuple(commands.append_stdin(path)):
             self.files[path] = self.files.get(path, b"") + (stdin or b"")

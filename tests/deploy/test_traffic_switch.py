@@ -179,7 +179,8 @@ def test_the_drain_waits_for_the_old_slots_connections_before_stopping_it(host: 
     bluegreen.deploy(deployment(host), RELEASES["v2"])
 
     queries = [argv for argv in host.ran if argv == tuple(nat.established_to(BLUE))]
-    stop = host.ran.index(tuple(commands.stop_in_background("demo-local-blue", 10)))
+    record = commands.stopping_record_path(host.target)
+    stop = host.ran.index(tuple(commands.stop_in_background("demo-local-blue", 10, record)))
     assert len(queries) == 2 and host.ran.index(queries[-1]) < stop
     assert not host.containers["demo-local-blue"].running
 

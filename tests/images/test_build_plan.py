@@ -12,10 +12,11 @@ from support import REPO, ShipflowCli
 
 from shipflow.images.facts import (
     ReleaseImage,
-    app_images_argv,
     image_id_argv,
     parse_image_details,
+    parse_prune_facts,
     prunable,
+    prune_facts_argv,
     remove_image_argv,
 )
 from shipflow.images.plan import (
@@ -229,15 +230,8 @@ def test_build_outside_a_git_repository_says_to_commit_first(
 
 def test_image_fact_commands_are_plain_docker_cli_argv() -> None:
     assert image_id_argv("sha256:abc") == ["docker", "image", "inspect", "--format", "{{.Id}}", "sha256:abc"]
-    assert app_images_argv("app") == [
-        "docker",
-        "image",
-        "ls",
-        "--quiet",
-        "--no-trunc",
-        "--filter",
-        "label=shipflow.app=app",
-    ]
+    assert prune_facts_argv("app")[:2] == ["sh", "-c"]
+    assert prune_facts_argv("app")[4] == "shipflow.app=app"  # a word of its own, never in the script
     tagged = ReleaseImage("sha256:a", "2026-01-01T00:00:00Z", ("app:one", "app:latest"))
     assert remove_image_argv(tagged) == ["docker", "image", "rm", "app:one", "app:latest"]
     assert remove_image_argv(ReleaseImage("sha256:b", "x")) == ["docker", "image", "rm", "sha256:b"]
@@ -252,6 +246,16 @@ def test_image_details_are_parsed_from_one_json_line_each() -> None:
         ReleaseImage("sha256:a", "2026-01-02T00:00:00Z", ("app:1", "app:latest")),
         ReleaseImage("sha256:b", "2026-01-01T00:00:00Z", ()),
     ]
+
+
+def test_a_prunes_facts_come_in_one_answer_the_apps_images_then_the_images_in_use() -> None:
+    details = '{"id":"sha256:a","created":"2026-01-02T00:00:00Z","tags":["app:1"]}\n'
+    output = f"{details}--- images in use\nsha256:a\nsha256:z\nsha256:a\n"
+    assert parse_prune_facts(output) == (
+        [ReleaseImage("sha256:a", "2026-01-02T00:00:00Z", ("app:1",))],
+        {"sha256:a", "sha256:z"},
+    )
+    assert parse_prune_facts("") == ([], set())  # the app has no image: nothing else is asked
 
 
 def test_pruning_keeps_the_newest_the_used_and_the_named() -> None:

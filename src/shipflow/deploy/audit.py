@@ -58,8 +58,12 @@ def new_record(action: str, result: str, actor: Actor, environment: str, **field
 
 def append(host: Host, path: str, record: AuditRecord) -> None:
     """Append one line to the log at ``path`` (its folder is created)."""
-    host.run(commands.make_folders(commands.parent_folder(path))).check(host.name)
-    host.run(commands.append_stdin(path), stdin=(record.to_json() + "\n").encode()).check(host.name)
+    host.run(commands.append_stdin(path), stdin=line_of(record)).check(host.name)
+
+
+def line_of(record: AuditRecord) -> bytes:
+    """``record`` as the log keeps it: one JSON line."""
+    return (record.to_json() + "\n").encode()
 
 
 def read(host: Host, path: str, *, last: int | None = None) -> list[AuditRecord]:

@@ -91,21 +91,11 @@ def write_env_file(d: Deployment, path: str, release: Release, content: bytes | 
     """``content`` (default: the deploy's env file) at mode 0600, owned by the user the image runs as, so
     only that user (and root) can read it."""
     d.host.write_file(path, d.env_file if content is None else content, mode=0o600)
-    user = d.host.query(commands.image_user(release.image))
-    name = user.stdout.strip().split(":", 1)[0]
-    if user.ok and name not in ("", "root", "0"):
-        d.run(commands.chown(_uid_in_image(d, release.image, name), path))
-
-
-def _uid_in_image(d: Deployment, image: str, name: str) -> str:
-    """The numeric uid of ``name``: the host may not know the image's user, or by another number."""
-    if name.isdigit():
-        return name
-    found = d.host.query(commands.uid_in_image(image))
-    uid = found.stdout.strip()
-    if not (found.ok and uid.isdigit()):
-        raise DeployFailed(f"cannot tell the uid of user {name!r} in {image}: {found.stderr.strip()}")
-    return uid
+    given = d.host.run(commands.give_to_image_user(release.image, path))
+    if not given.ok:
+        raise DeployFailed(
+            f"cannot give {path} to the user {release.image} runs as: {given.stderr.strip()[-300:]}"
+        )
 
 
 # --- migrations ---------------------------------------------------------------------------------------
@@ -318,8 +308,9 @@ def _drain_and_stop(
         beside.result()
     if old is not None and old.running:
         with d.reporter.step("stop old", f"{old.container} (kept for rollback; stopping in the background)"):
-            d.host.write_file(commands.stopping_record_path(d.target), f"{old.container}\n".encode())
-            d.run(commands.stop_in_background(old.container, d.target.stop_timeout))
+            record = commands.stopping_record_path(d.target)
+            d.host.write_file(record, f"{old.container}\n".encode())
+            d.run(commands.stop_in_background(old.container, d.target.stop_timeout, record))
 
 
 def _wait_for_stopping(d: Deployment) -> None:
@@ -348,6 +339,7 @@ def _prepare_candidate(
     *,
     migrate: bool,
     record: RunRecord,
+    delivery: Delivery | None,
 ) -> Confirmation | None:
     """Env file, migrations (the database read through the ``serving`` release) and hooks, before the new
     release starts in ``slot``; the database's confirmation to wait for before the switch, if any."""
@@ -356,7 +348,8 @@ def _prepare_candidate(
         write_env_file(d, path, release)
     confirmation = None
     if migrate and d.settings.migrate == "before-switch":
-        confirmation = database.migrate(d, slot, release, record, serving)
+        labels = delivery.image.labels if delivery is not None else None
+        confirmation = database.migrate(d, slot, release, record, serving, labels)
     for command in d.settings.pre_switch:
         with d.reporter.step("hook", " ".join(command)):
             d.run(commands.one_off(d.settings, d.target, slot, release, command))
@@ -393,7 +386,9 @@ def _activate(
                 ):
                     _step_aside(d, slot, candidate)
                 moved = True
-            confirmation = _prepare_candidate(d, slot, release, old, migrate=migrate, record=record)
+            confirmation = _prepare_candidate(
+                d, slot, release, old, migrate=migrate, record=record, delivery=delivery
+            )
             with d.reporter.step("start", f"{candidate.container} on 127.0.0.1:{slot.port}"):
                 started = True
                 _start_candidate(d, slot, release, record)
@@ -482,10 +477,14 @@ def _locked(
         )
         d.best_effort(f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
         raise
+    if d.host.rehearses:
+        return outcome
     try:
-        _record(d, action, "ok", started, state, outcome, record)
-    finally:
+        line = audit.line_of(_audit_entry(d, action, "ok", started, state, outcome, record))
+    except BaseException:
         _unlock(d, lock_file)
+        raise
+    lock.append_and_release(d.host, commands.audit_log_path(d.target), line, lock_file, d.actor)
     return outcome
 
 
@@ -520,10 +519,24 @@ def _record(
     *,
     detail: str = "",
 ) -> None:
-    if d.host.rehearses:
-        return
+    if not d.host.rehearses:
+        entry = _audit_entry(d, action, result, started, state, outcome, record, detail=detail)
+        audit.append(d.host, commands.audit_log_path(d.target), entry)
+
+
+def _audit_entry(
+    d: Deployment,
+    action: str,
+    result: str,
+    started: float,
+    state: HostState | None,
+    outcome: Outcome | None,
+    record: RunRecord,
+    *,
+    detail: str = "",
+) -> audit.AuditRecord:
     active = state.active_state if state else None
-    entry = audit.new_record(
+    return audit.new_record(
         action,
         result,
         d.actor,
@@ -539,7 +552,6 @@ def _record(
             **record.audit_extra(d.reporter.timings),
         },
     )
-    audit.append(d.host, commands.audit_log_path(d.target), entry)
 
 
 def _converge_active(

@@ -94,10 +94,6 @@ def parent_folder(path: str) -> str:
     return path.rsplit("/", 1)[0]
 
 
-def chown(owner: str, path: str) -> list[str]:
-    return ["chown", owner, path]
-
-
 def process_alive(pid: str) -> list[str]:
     """Exits 0 when process ``pid`` exists (``kill -0`` sends no signal)."""
     return ["kill", "-0", pid]
@@ -106,8 +102,13 @@ def process_alive(pid: str) -> list[str]:
 # --- the lock and the audit log: bytes travel on stdin, never in argv --------------------------------
 
 # The holder is written to a private file first and hard-linked into place: `ln` fails when the lock
-# exists, and whoever reads the lock sees a complete holder, never an empty file.
-_CREATE_LOCK = 'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; exit $created'
+# exists, and whoever reads the lock sees a complete holder, never an empty file. The lock's folder is
+# made first in the same round trip; a folder that cannot be made exits LOCK_FOLDER_FAILED.
+LOCK_FOLDER_FAILED = 3
+_CREATE_LOCK = (
+    f'mkdir -p "${{1%/*}}" || exit {LOCK_FOLDER_FAILED}; '
+    'tmp="$1.$$"; cat > "$tmp" && ln "$tmp" "$1"; created=$?; rm -f "$tmp"; exit $created'
+)
 # One takeover at a time (`mkdir` is atomic), and the lock is replaced only if it still holds the dead
 # holder we read: two deploys that both found the same stale lock cannot both end up holding it.
 _TAKE_OVER_LOCK = (
@@ -135,8 +136,16 @@ def release_own_lock(path: str, holder: str) -> list[str]:
 
 
 def append_stdin(path: str) -> list[str]:
-    """Append stdin to ``path``: one short write to an O_APPEND file is not interleaved with others."""
-    return ["sh", "-c", 'cat >> "$1"', "audit", path]
+    """Append stdin to ``path`` (its folder made first): one short write to an O_APPEND file is not
+    interleaved with others."""
+    return ["sh", "-c", 'mkdir -p "${1%/*}" && cat >> "$1"', "audit", path]
+
+
+def append_and_release_own_lock(path: str, lock: str, holder: str) -> list[str]:
+    """:func:`append_stdin`, then :func:`release_own_lock` whatever the append did, in one round trip;
+    the exit code is the append's."""
+    script = f'mkdir -p "${{1%/*}}" && cat >> "$1"; appended=$?; set -- "$2" "$3"; {_RELEASE_OWN_LOCK}; '
+    return ["sh", "-c", script + "exit $appended", "audit", path, lock, holder]
 
 
 def audit_log_path(target: TargetSettings) -> str:
@@ -278,14 +287,19 @@ def image_labels(reference: str) -> list[str]:
     return ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", reference]
 
 
-def image_user(reference: str) -> list[str]:
-    """The user an image runs as (``USER``), empty for root."""
-    return ["docker", "image", "inspect", "--format", "{{.Config.User}}", reference]
+# The user an image runs as (`USER`, as name or uid, maybe with a group) owns the file; root's images
+# leave it to root. A name is turned into the uid it has inside the image (the host may not know it, or by
+# another number).
+_GIVE_TO_IMAGE_USER = (
+    'user=$(docker image inspect --format "{{.Config.User}}" "$1") || exit 1; name=${user%%:*}; '
+    'case "$name" in ""|root|0) exit 0 ;; *[!0-9]*) uid=$(docker run --rm --entrypoint id "$1" -u) '
+    '|| exit 1 ;; *) uid=$name ;; esac; chown "$uid" "$2"'
+)
 
 
-def uid_in_image(reference: str) -> list[str]:
-    """The numeric uid of the image's user, asked from inside the image."""
-    return ["docker", "run", "--rm", "--entrypoint", "id", reference, "-u"]
+def give_to_image_user(reference: str, path: str) -> list[str]:
+    """Make ``path`` owned by the (numeric) user the image ``reference`` runs as, unless that is root."""
+    return ["sh", "-c", _GIVE_TO_IMAGE_USER, "owner", reference, path]
 
 
 def image_tags(repository: str) -> list[str]:
@@ -304,10 +318,19 @@ def stop_container(name: str, timeout: int) -> list[str]:
     return ["docker", "stop", "--time", str(timeout), name]
 
 
-def stop_in_background(name: str, timeout: int) -> list[str]:
+# The record is removed once the stop is done, unless it names another container by then.
+_STOP_IN_BACKGROUND = (
+    'record=$1; name=$2; shift 2; nohup sh -c \'n=$1; shift; "$@"; [ "$(cat "$0")" != "$n" ] || rm -f "$0"\' '
+    '"$record" "$name" "$@" </dev/null >/dev/null 2>&1 &'
+)
+
+
+def stop_in_background(name: str, timeout: int, record: str) -> list[str]:
     """``docker stop`` left running on the host (it outlives this command and the SSH session): the
-    container's in-flight requests finish while the deploy goes on; SIGKILL after ``timeout`` as usual."""
-    return ["sh", "-c", 'nohup "$@" >/dev/null 2>&1 &', "stop", *stop_container(name, timeout)]
+    container's in-flight requests finish while the deploy goes on; SIGKILL after ``timeout`` as usual.
+    When it is down, the file ``record`` that named it as stopping goes (see :func:`stopping_record_path`):
+    the next run then finds nothing to wait for."""
+    return ["sh", "-c", _STOP_IN_BACKGROUND, "stop", record, name, *stop_container(name, timeout)]
 
 
 def stopping_record_path(target: TargetSettings) -> str:

@@ -20,6 +20,8 @@ from shipflow.deploy.commands import short_sha
 from shipflow.deploy.context import DeployFailed
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from shipflow.deploy.commands import Release, Slot
     from shipflow.deploy.context import Deployment
     from shipflow.deploy.runrecord import RunRecord
@@ -35,14 +37,23 @@ class Confirmation:
 
 
 def migrate(
-    d: Deployment, slot: Slot, release: Release, record: RunRecord, serving: SlotState | None
+    d: Deployment,
+    slot: Slot,
+    release: Release,
+    record: RunRecord,
+    serving: SlotState | None,
+    image_labels: Mapping[str, str] | None = None,
 ) -> Confirmation | None:
     """The migrate step before the new release starts: nothing to run when the database is at the
     release's head (as the serving release's label records it: confirmed by :func:`confirmed` before the
     switch; else read now), else ``alembic upgrade head`` in a one-off container. A failed migration stops
-    the deploy here."""
+    the deploy here. The head is read from ``image_labels`` when the deploy brought the image (the same
+    image id, so the same labels), else from the image on the host."""
     with d.reporter.step("migrate", "alembic upgrade head (one-off container)") as step:
-        head = migration.release_head(d.host, release.image)
+        if image_labels is None:
+            head = migration.release_head(d.host, release.image)
+        else:
+            head = migration.head_in(image_labels)
         recorded = serving.label(migration.REVISION_LABEL) if serving else None
         live = serving is not None and serving.running and not d.host.rehearses
         if head and serving and live and migration.at_head(head, recorded):

@@ -75,9 +75,11 @@ def is_stale(holder: Actor | None) -> bool:
 
 
 def try_acquire(host: Host, path: str, actor: Actor) -> bool:
-    """Create the lock file with the holder in it, only if it does not exist yet."""
-    host.run(commands.make_folders(commands.parent_folder(path))).check(host.name)
-    return host.run(commands.create_lock(path), stdin=_holder_text(actor).encode()).ok
+    """Create the lock file (and its folder) with the holder in it, only if it does not exist yet."""
+    done = host.run(commands.create_lock(path), stdin=_holder_text(actor).encode())
+    if done.exit_code == commands.LOCK_FOLDER_FAILED:
+        done.check(host.name)
+    return done.ok
 
 
 def acquire(
@@ -117,6 +119,13 @@ def holder_of(raw: bytes | None) -> Actor | None:
         return Actor(**json.loads(raw))
     except (ValueError, TypeError):
         return None
+
+
+def append_and_release(host: Host, log: str, line: bytes, path: str, actor: Actor) -> None:
+    """Append ``line`` to the log at ``log``, then remove the lock while ``actor`` holds it, in one round
+    trip; the lock goes even when the append fails (which raises afterwards)."""
+    argv = commands.append_and_release_own_lock(log, path, _holder_text(actor))
+    host.run(argv, stdin=line).check(host.name)
 
 
 def release(host: Host, path: str, actor: Actor | None = None) -> None:

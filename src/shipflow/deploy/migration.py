@@ -14,6 +14,8 @@ from shipflow.deploy import audit, commands
 from shipflow.images.plan import MIGRATIONS_HEAD_LABEL
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from shipflow.deploy.commands import Release, Slot
     from shipflow.deploy.context import Deployment
     from shipflow.deploy.state import SlotState
@@ -61,7 +63,12 @@ def release_head(host: Host, image: str) -> str | None:
         labels = json.loads(done.stdout) if done.ok else None
     except ValueError:
         return None
-    head = labels.get(MIGRATIONS_HEAD_LABEL) if isinstance(labels, dict) else None
+    return head_in(labels) if isinstance(labels, dict) else None
+
+
+def head_in(labels: Mapping[str, object]) -> str | None:
+    """The head revision(s) an image's ``labels`` name; None for an image built without the label."""
+    head = labels.get(MIGRATIONS_HEAD_LABEL)
     return str(head) if head else None
 
 

@@ -57,6 +57,7 @@ class HostPlan:
     current: Release | None
     new: Release
     database: str | None = None  # the revision its database is at ("base": none applied); None: unknown
+    recorded: bool = False  # ``database`` is what the live release's label recorded, not read now
 
 
 @dataclass(frozen=True)
@@ -159,13 +160,17 @@ def _image_to_ship(session: Session, request: RolloutRequest) -> tuple[transfer.
 
 
 def _host_plan(d: Deployment, release: Release) -> HostPlan:
-    """The host's current release and database revision (read from it) and the release it will get."""
+    """The host's current release, its database revision and the release it will get. The revision is the
+    one the live release's label recorded when it went live (the deploy reads the database itself before
+    it skips a migration), else read through the live release."""
     active = read_state(d.host, d.settings, d.target).active_state
     current = active.release if active and active.running else None
-    database = None
-    if active is not None and current is not None and d.settings.migrate != "off":
-        database = migration.database_revision(d, active)
-    return HostPlan(d.host.name, current, release, database)
+    if active is None or current is None or d.settings.migrate == "off":
+        return HostPlan(d.host.name, current, release)
+    recorded = active.label(migration.REVISION_LABEL)
+    if recorded:
+        return HostPlan(d.host.name, current, release, recorded, recorded=True)
+    return HostPlan(d.host.name, current, release, migration.database_revision(d, active))
 
 
 def migrations_note(migrate: str) -> str:
@@ -214,14 +219,15 @@ def _pending_line(
             f"  migrations pending on {entry.host}: unknown: its database's revision could not be read "
             f"through the serving release; {runs}"
         )
-    on = f"  migrations pending on {entry.host} (database at {entry.database})"
+    how = ", as recorded when the live release started; read again before the deploy skips any"
+    on = f"  migrations pending on {entry.host} (database at {entry.database}{how if entry.recorded else ''})"
+    if migration.at_head(image_head, entry.database):
+        return f"{on}: none (the release's head is {image_head} too)"
     found = pending_for(entry.database) if pending_for else None
     if found is not None:
         return f"{on}: {', '.join(found) if found else 'none'}"
     if pending_for is not None:
         return f"{on}: unknown: this checkout's migrations do not know revision {entry.database}; {runs}"
-    if migration.at_head(image_head, entry.database):
-        return f"{on}: none (the release's head is {image_head} too)"
     if image_head:
         return f"{on}: up to the release's head {image_head} ({NOT_BUILT_HERE}); {runs}"
     return f"{on}: unknown: {NOT_BUILT_HERE}; {runs}"
@@ -274,8 +280,7 @@ def plan_rollout(session: Session, request: RolloutRequest) -> RolloutPlan:
     # The checkout's migrations are the release's only when the release is this checkout's build.
     built_here = request.image is None and request.image_archive is None
     pending_for = partial(pending_in_project, session.project) if built_here else None
-    # An archive's image is not in this machine's engine: its head stays unknown.
-    head = None if built_here else migration.release_head(session.here, image.image_id)
+    head = migration.head_in(image.labels)
     lines = plan_lines(
         session.environment, hosts, session.settings.migrate, request.parallel, pending_for, head
     )

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 SUDO = ("sudo", "-n")
 LIST_ATTEMPTS = 4
+NO_CHAIN = "No such file or directory"
+"""What nft says when the chain it is asked to list does not exist (nft ran, with the right to)."""
 
 
 class NatNotPermitted(Refused):
@@ -93,7 +95,7 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
     page_port = target.maintenance_port if on else None
     if target.switch == "reload":
         return SwitchState("reload", recorded_port=recorded, maintenance=on, page_port=page_port)
-    sudo = _nat_rights(host)
+    sudo, live = _rights_and_live_port(host, settings, target)
     if sudo is None:
         grant = (
             f"run shipflow as root on {host.name}, or allow `{target.user or 'the deploy user'} ALL=(root) "
@@ -108,8 +110,21 @@ def read_switch(host: Host, settings: DeploySettings, target: TargetSettings) ->
         return SwitchState(
             "reload", recorded_port=recorded, warning=warning, maintenance=on, page_port=page_port
         )
-    live = live_port(host, settings, target, sudo)
     return SwitchState("nat", sudo, recorded, live, maintenance=on, page_port=page_port)
+
+
+def _rights_and_live_port(
+    host: Host, settings: DeploySettings, target: TargetSettings
+) -> tuple[tuple[str, ...] | None, int | None]:
+    """The prefix nft needs on ``host`` (None: not permitted) and the slot port of the kernel's rule. One
+    listing answers both where nft works without sudo (root); otherwise the rights are asked first."""
+    listed = host.query(nat.list_chain((), settings.app, target))
+    if listed.ok:
+        return (), nat.routed_port(listed.stdout, target.switch_port)
+    if NO_CHAIN in listed.stderr:
+        return (), None
+    sudo = _nat_rights(host)
+    return (None, None) if sudo is None else (sudo, live_port(host, settings, target, sudo))
 
 
 def live_port(
@@ -123,7 +138,7 @@ def live_port(
         listed = host.query(nat.list_chain(sudo, settings.app, target))
         if listed.ok:
             return nat.routed_port(listed.stdout, target.switch_port)
-        if "No such file or directory" in listed.stderr:  # the chain does not exist: no rule
+        if NO_CHAIN in listed.stderr:  # the chain does not exist: no rule
             return None
         time.sleep(0.1 * (attempt + 1))
     return None

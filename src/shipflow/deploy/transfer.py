@@ -28,7 +28,7 @@ from shipflow.hosts.base import HostError
 from shipflow.images.facts import host_has_image
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from shipflow.hosts.base import CommandResult, Host
     from shipflow.report import Reporter
@@ -54,14 +54,15 @@ def human_bytes(count: float) -> str:
 
 @dataclass(frozen=True)
 class LocalImage:
-    """A release image as this machine has it: its id, a way to read it as a ``docker save`` tar, and its
-    layers' diff ids, bottom first (none known: the whole archive is always sent)."""
+    """A release image as this machine has it: its id, a way to read it as a ``docker save`` tar, its
+    layers' diff ids, bottom first (none known: the whole archive is always sent), and its labels."""
 
     release: Release
     image_id: str
     source: Callable[[], Iterator[bytes]]
     origin: str  # "docker engine" or the archive's path
     diff_ids: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def short_id(self) -> str:
@@ -100,6 +101,7 @@ def engine_image(here: Host, reference: str) -> LocalImage:
         source=lambda: docker_save_stream(reference),
         origin="the local docker engine (docker save)",
         diff_ids=tuple(facts.get("layers") or ()),
+        labels=facts.get("labels") or {},
     )
 
 
@@ -132,6 +134,7 @@ def archive_image(path: Path) -> LocalImage:
         source=lambda: _file_chunks(path),
         origin=str(path),
         diff_ids=tuple((config.get("rootfs") or {}).get("diff_ids") or ()),
+        labels=labels,
     )
 
 

@@ -431,12 +431,15 @@ class SshHost:
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         parent, base = posixpath.split(path)
-        if parent:
-            self.run(["mkdir", "-p", parent]).check(self.name)
         temporary = posixpath.join(parent, f".{base}.{uuid.uuid4().hex[:12]}")
         sftp = self._sftp()
         try:
-            with sftp.open(temporary, "wb") as stream:
+            try:
+                stream = sftp.open(temporary, "wb")
+            except FileNotFoundError:  # its folder is missing: made only then (a round trip of its own)
+                self.run(["mkdir", "-p", parent]).check(self.name)
+                stream = sftp.open(temporary, "wb")
+            with stream:
                 sftp.chmod(temporary, mode)  # before the first byte: a secret is never readable by others
                 stream.write(content)
             sftp.posix_rename(temporary, path)

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from shipflow.errors import Failed, Refused
 from shipflow.images.base_script import run_base_script
+from shipflow.images.labelled import add_labelled_dockerfile
 from shipflow.images.plan import BuildPlan, SourceFacts, base_image_command, build_plan, public_source
 from shipflow.images.progress import BuildOutput, follow
 from shipflow.images.settings import BaseImage, BuildSettings, build_settings
@@ -237,6 +238,9 @@ def build_release(
             git.write_archive(source.root, source.commit, context, subdir=settings.context)
         except git.GitError as error:
             raise BuildError(str(error)) from None
+        dockerfile = add_labelled_dockerfile(context, plan.dockerfile, plan.labels)
+        if dockerfile is not None:  # the labels are its last instruction
+            plan = replace(plan, dockerfile=dockerfile, labels={})
         context.seek(0)
         return build_image(client, plan, context, output)
 

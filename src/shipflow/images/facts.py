@@ -7,7 +7,7 @@ and over SSH. The argv lists and the parsing of docker's output are pure functio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,25 +31,28 @@ def image_id_argv(reference: str) -> list[str]:
     return ["docker", "image", "inspect", "--format", "{{.Id}}", reference]
 
 
-def app_images_argv(app: str) -> list[str]:
-    """The argv that lists the full ids of every image labelled ``shipflow.app=<app>``."""
-    return ["docker", "image", "ls", "--quiet", "--no-trunc", "--filter", f"label={APP_LABEL}={app}"]
+_DETAIL_TEMPLATE = '{"id":{{json .Id}},"created":{{json .Created}},"tags":{{json .RepoTags}}}'
+_SECTION = "--- images in use"
+# One round trip for what a prune decides on: each of the app's images (id, creation time, tags) as a JSON
+# line, then the images every container (running or stopped) uses. A container or image removed meanwhile
+# makes an inspect exit 1; it still prints the others.
+_PRUNE_FACTS = (
+    'ids=$(docker image ls --quiet --no-trunc --filter "label=$1" | sort -u); [ -n "$ids" ] || exit 0; '
+    'docker image inspect --format "$2" $ids; echo "$3"; '
+    "containers=$(docker container ls --all --quiet --no-trunc); "
+    '[ -z "$containers" ] || docker container inspect --format "{{.Image}}" $containers; exit 0'
+)
 
 
-def images_detail_argv(image_ids: Sequence[str]) -> list[str]:
-    """The argv that prints id, creation time and tags of each image as one JSON line."""
-    template = '{"id":{{json .Id}},"created":{{json .Created}},"tags":{{json .RepoTags}}}'
-    return ["docker", "image", "inspect", "--format", template, *image_ids]
+def prune_facts_argv(app: str) -> list[str]:
+    """The argv that prints the details of ``app``'s images and the ids of the images containers use."""
+    return ["sh", "-c", _PRUNE_FACTS, "prune", f"{APP_LABEL}={app}", _DETAIL_TEMPLATE, _SECTION]
 
 
-def containers_argv() -> list[str]:
-    """The argv that lists every container, running or stopped, by full id."""
-    return ["docker", "container", "ls", "--all", "--quiet", "--no-trunc"]
-
-
-def container_images_argv(container_ids: Sequence[str]) -> list[str]:
-    """The argv that prints the image id each container was created from, one per line."""
-    return ["docker", "container", "inspect", "--format", "{{.Image}}", *container_ids]
+def parse_prune_facts(output: str) -> tuple[list[ReleaseImage], set[str]]:
+    """The app's images and the ids in use, from :func:`prune_facts_argv` output."""
+    images, _, in_use = output.partition(f"{_SECTION}\n")
+    return parse_image_details(images), set(parse_ids(in_use))
 
 
 def remove_image_argv(image: ReleaseImage) -> list[str]:
@@ -66,7 +69,7 @@ def parse_ids(output: str) -> list[str]:
 
 
 def parse_image_details(output: str) -> list[ReleaseImage]:
-    """Images from :func:`images_detail_argv` output."""
+    """Images from lines of ``{"id": ..., "created": ..., "tags": [...]}``."""
     images = []
     for line in output.splitlines():
         if line.strip():
@@ -100,23 +103,6 @@ def host_has_image(host: Host, image_id: str) -> bool:
     return not image_id.startswith("sha256:") or found == image_id
 
 
-def images_in_use(host: Host) -> set[str]:
-    """The ids of the images every container on ``host`` (running or stopped) was created from."""
-    containers = parse_ids(host.query(containers_argv()).check(host.name).stdout)
-    if not containers:
-        return set()
-    # A container removed between the two queries makes `inspect` exit 1; it still prints the others.
-    return set(parse_ids(host.query(container_images_argv(containers)).stdout))
-
-
-def release_images(host: Host, app: str) -> list[ReleaseImage]:
-    """Every image of ``app`` on ``host`` (labelled ``shipflow.app=<app>`` by ``inv build``)."""
-    ids = parse_ids(host.query(app_images_argv(app)).check(host.name).stdout)
-    if not ids:
-        return []
-    return parse_image_details(host.query(images_detail_argv(ids)).check(host.name).stdout)
-
-
 def prune_release_images(host: Host, app: str, retain: int, keep: Iterable[str] = ()) -> list[str]:
     """Remove ``app``'s release images beyond the newest ``retain``; return the removed ids.
 
@@ -125,7 +111,8 @@ def prune_release_images(host: Host, app: str, retain: int, keep: Iterable[str] 
     """
     if retain < 1:
         raise ValueError(f"retain must be at least 1, got {retain}")
-    doomed = prunable(release_images(host, app), retain=retain, in_use=images_in_use(host), keep=keep)
+    images, in_use = parse_prune_facts(host.query(prune_facts_argv(app)).check(host.name).stdout)
+    doomed = prunable(images, retain=retain, in_use=in_use, keep=keep)
     removed = []
     for image in doomed:
         if host.run(remove_image_argv(image)).ok:
