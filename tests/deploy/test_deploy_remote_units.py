@@ -89,7 +89,10 @@ def test_a_suggested_git_command_quotes_the_remote_it_names() -> None:
 
 def test_transfer_commands_stream_into_docker_load_or_go_through_a_registry() -> None:
     assert commands.save_image("app:abc") == ["docker", "save", "app:abc"]
-    assert commands.load_gzipped_image() == ["sh", "-c", "gunzip | docker load"]
+    loading = commands.load_gzipped_image("sha256:abc")
+    assert loading[:2] == ["sh", "-c"] and loading[2].startswith("gunzip | docker load && ")
+    assert loading[-1] == "sha256:abc"  # a word of its own: the id it prints last
+    assert commands.loaded_tags("Loaded image: app:abc\nsha256:abc\n") == {"app:abc"}
     assert commands.push_image("registry.example.invalid/team", "app:abc") == [
         ["docker", "tag", "app:abc", "registry.example.invalid/team/app:abc"],
         ["docker", "push", "registry.example.invalid/team/app:abc"],
@@ -240,6 +243,15 @@ def test_the_approval_lists_each_hosts_pending_migrations_when_the_database_and_
     assert (
         "up to the release's head 0004" in rollout.pending_lines(plans[:1], "before-switch", None, "0004")[0]
     )
+    recorded = rollout.HostPlan("web-1", v1, v2, database="0003", recorded=True)
+
+    def never(revision: str) -> list[str] | None:
+        raise AssertionError(f"the checkout's migrations are not read when the head is known ({revision})")
+
+    assert rollout.pending_lines([recorded], "before-switch", never, image_head="0003") == [
+        "  migrations pending on web-1 (database at 0003, as recorded when the live release started; read "
+        "again before the deploy skips any): none (the release's head is 0003 too)"
+    ]
     no_scripts = rollout.pending_lines(plans[2:], "before-switch", lambda _: [])
     assert no_scripts[0].endswith("on whatever database it finds (none)")
 

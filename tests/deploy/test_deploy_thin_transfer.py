@@ -101,7 +101,8 @@ class ClaimsEveryLayer(SshHost):
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         if list(argv) == commands.held_layers():
-            return CommandResult(tuple(argv), 0, json.dumps(self.claimed) + "\n", "")
+            claim = {"id": "sha256:" + "0" * 64, "layers": self.claimed}
+            return CommandResult(tuple(argv), 0, json.dumps(claim) + "\n", "")
         return super().query(argv, timeout=timeout)
 
 

@@ -84,19 +84,21 @@ def test_docker_20_10s_layer_folders_are_identified_by_their_json_and_chain() ->
 
 def test_the_servers_layers_are_the_chains_of_each_images_layers() -> None:
     a, b, c = (f"sha256:{letter * 64}" for letter in "abc")
-    output = "\n".join([json.dumps([a, b]), json.dumps([a, c]), "null", "[]", "Error: No such image: x", ""])
+    lines = [{"id": "sha256:i1", "layers": [a, b]}, {"id": "sha256:i2", "layers": [a, c]}, [a], None]
+    output = "\n".join([*(json.dumps(line) for line in lines), "Error: No such image: x", ""])
 
-    held = layers.parse_held_chains(output)
+    held = layers.parse_held(output)
 
-    assert held == {a, *layers.chain_ids([a, b])[1:], *layers.chain_ids([a, c])[1:]}
-    assert layers.chain_ids([b, a])[1] not in held  # the same content on other layers is another layer
-    assert layers.parse_held_chains("") == frozenset()
+    assert held.chains == {a, *layers.chain_ids([a, b])[1:], *layers.chain_ids([a, c])[1:]}
+    assert held.image_ids == {"sha256:i1", "sha256:i2"}
+    assert layers.chain_ids([b, a])[1] not in held.chains  # the same content on other layers is another layer
+    assert layers.parse_held("") == layers.Held()
 
 
 def test_held_layers_are_left_out_unless_a_missing_layer_has_the_same_content() -> None:
     base, code, empty = (f"sha256:{letter * 64}" for letter in "bce")
     image = layers.image_layers([base, empty, code, empty])
-    held = layers.parse_held_chains(json.dumps([base, empty]))
+    held = layers.parse_held(json.dumps({"id": "sha256:i", "layers": [base, empty]})).chains
 
     assert layers.omittable(image, held) == {image[0]}  # the top `empty` folder links to the held one's file
     assert layers.omittable(image, frozenset()) == frozenset()
@@ -109,7 +111,7 @@ def test_the_layer_query_asks_for_every_image_in_one_command() -> None:
 
     assert argv[:2] == ["sh", "-c"] and len(argv) == 3
     assert "docker image ls --all --quiet --no-trunc" in argv[2]
-    assert '{{json .RootFS.Layers}}" $ids' in argv[2] and '[ -z "$ids" ] ||' in argv[2]
+    assert '"layers":{{json .RootFS.Layers}}}\' $ids' in argv[2] and '[ -z "$ids" ] ||' in argv[2]
     assert '"layers":{{json .RootFS.Layers}}' in commands.image_facts("app:abc")[4]
 
 
@@ -232,8 +234,10 @@ CODE_V2 = layer_tar(("srv/app.py", b"print('v2')\n"))
 
 
 def thin(saved: Saved, held_images: Iterable[Sequence[str]]) -> tuple[bytes, layers.Omitted]:
-    held = layers.parse_held_chains("\n".join(json.dumps(list(diff_ids)) for diff_ids in held_images))
-    omit = layers.omittable(layers.image_layers(saved.diff_ids), held)
+    held = layers.parse_held(
+        "\n".join(json.dumps({"id": f"sha256:{n}", "layers": list(d)}) for n, d in enumerate(held_images))
+    )
+    omit = layers.omittable(layers.image_layers(saved.diff_ids), held.chains)
     omitted = layers.Omitted()
     return b"".join(layers.thin_archive(saved.chunks(), omit, omitted)), omitted
 
@@ -335,9 +339,8 @@ class SimulatedEngine:
 
     def query(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         if list(argv) == commands.held_layers():
-            return CommandResult(
-                tuple(argv), 0, "".join(json.dumps(d) + "\n" for d in self.images.values()), ""
-            )
+            found = [{"id": image_id, "layers": d} for image_id, d in self.images.items()]
+            return CommandResult(tuple(argv), 0, "".join(json.dumps(image) + "\n" for image in found), "")
         reference = argv[-1]
         if list(argv) == image_id_argv(reference) and (reference in self.images or reference in self.tags):
             return CommandResult(tuple(argv), 0, f"{reference}\n", "")
@@ -359,7 +362,7 @@ class SimulatedEngine:
         on_line: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> CommandResult:
-        assert list(argv) == commands.load_gzipped_image() and chunks is not None
+        assert list(argv) == commands.load_gzipped_image(argv[-1]) and chunks is not None
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(b"".join(chunks)))) as archive:
             self.received.append({name for name in archive.getnames() if name.endswith("/layer.tar")})
             return self._load(archive, argv)
@@ -380,8 +383,12 @@ class SimulatedEngine:
             except KeyError:
                 return CommandResult(tuple(argv), 1, "", f"open /var/lib/docker/tmp/{path}: no such file")
             assert "sha256:" + hashlib.sha256(content).hexdigest() in diff_ids
-        self.images["sha256:" + hashlib.sha256(config).hexdigest()] = diff_ids
-        return CommandResult(tuple(argv), 0, f"Loaded image: {manifest['RepoTags'][0]}\n", "")
+        image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+        self.images[image_id] = diff_ids
+        self.tags.add(manifest["RepoTags"][0])
+        if argv[-1] != image_id:  # the load's `docker image inspect` of the id it was told to expect
+            return CommandResult(tuple(argv), 1, "", f"Error: No such image: {argv[-1]}")
+        return CommandResult(tuple(argv), 0, f"Loaded image: {manifest['RepoTags'][0]}\n{image_id}\n", "")
 
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644) -> None:
         raise AssertionError(f"wrote {path}")
@@ -453,7 +460,7 @@ def test_an_engine_refusing_the_thin_archive_gets_the_whole_one_once_and_says_so
     assert result.sent_bytes > len(gzip.compress(v2.data, 1))  # both attempts went over the connection
 
 
-def test_an_image_whose_layers_are_unknown_is_sent_whole_without_asking() -> None:
+def test_an_image_whose_layers_are_unknown_is_sent_whole() -> None:
     v2 = docker_save([BASE, CODE_V2], "app:v2")
     engine = SimulatedEngine(images={"sha256:" + "9" * 64: v2.diff_ids[:1]})
     unknown = transfer.LocalImage(Release("app:v2", "c" * 40, "v2"), v2.image_id, v2.chunks, "the test")

@@ -441,21 +441,31 @@ def save_image(reference: str) -> list[str]:
     return ["docker", "save", reference]
 
 
-def load_gzipped_image() -> list[str]:
-    """What the server runs, reading the gzip stream on stdin."""
-    return ["sh", "-c", "gunzip | docker load"]
+def load_gzipped_image(image_id: str) -> list[str]:
+    """What the server runs, reading the gzip stream on stdin; after ``docker load``'s own lines (``Loaded
+    image: <tag>``), the id ``image_id`` has there, as the last line (the command fails without it)."""
+    script = 'gunzip | docker load && docker image inspect --format "{{.Id}}" "$1"'
+    return ["sh", "-c", script, "load", image_id]
 
 
-# One round trip however many images: their ids, then each one's layers; an engine without images prints
-# nothing (`docker image inspect` with no id would fail).
+def loaded_tags(stdout: str) -> set[str]:
+    """The tags ``docker load`` says it set, from its output."""
+    prefix = "Loaded image: "
+    return {line[len(prefix) :].strip() for line in stdout.splitlines() if line.startswith(prefix)}
+
+
+# One round trip however many images: their ids, then each one's id and layers; an engine without images
+# prints nothing (`docker image inspect` with no id would fail).
 _HELD_LAYERS = (
     "ids=$(docker image ls --all --quiet --no-trunc | sort -u); "
-    '[ -z "$ids" ] || docker image inspect --format "{{json .RootFS.Layers}}" $ids'
+    '[ -z "$ids" ] || docker image inspect --format '
+    '\'{"id":{{json .Id}},"layers":{{json .RootFS.Layers}}}\' $ids'
 )
 
 
 def held_layers() -> list[str]:
-    """The layers of every image the engine holds: one JSON list of diff ids (``RootFS.Layers``) per image."""
+    """The images the engine holds: one JSON object a line, each image's id and its layers' diff ids
+    (``RootFS.Layers``)."""
     return ["sh", "-c", _HELD_LAYERS]
 
 

@@ -64,18 +64,32 @@ def image_layers(diff_ids: Sequence[str]) -> list[Layer]:
     return [Layer(diff_id, chain) for diff_id, chain in zip(diff_ids, chain_ids(diff_ids), strict=True)]
 
 
-def parse_held_chains(stdout: str) -> frozenset[str]:
-    """The chain ids of every layer a server holds, from :func:`~shipflow.deploy.commands.held_layers`'s
-    output (one JSON list of diff ids per image); a line that is not such a list is ignored."""
-    held: set[str] = set()
+@dataclass(frozen=True)
+class Held:
+    """What a server's engine holds: its images' ids, and the chain id of every layer of theirs."""
+
+    image_ids: frozenset[str] = frozenset()
+    chains: frozenset[str] = frozenset()
+
+
+def parse_held(stdout: str) -> Held:
+    """The images and layers a server holds, from :func:`~shipflow.deploy.commands.held_layers`'s output
+    (one ``{"id": ..., "layers": [diff ids]}`` object per image); a line that is not such an object is
+    ignored."""
+    ids: set[str] = set()
+    chains: set[str] = set()
     for line in stdout.splitlines():
         try:
-            diff_ids = json.loads(line)
+            image = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(image, dict) or not isinstance(image.get("id"), str):
+            continue
+        ids.add(image["id"])
+        diff_ids = image.get("layers")
         if isinstance(diff_ids, list) and all(isinstance(diff_id, str) for diff_id in diff_ids):
-            held.update(chain_ids(diff_ids))
-    return frozenset(held)
+            chains.update(chain_ids(diff_ids))
+    return Held(frozenset(ids), frozenset(chains))
 
 
 def omittable(layers: Sequence[Layer], held_chains: Collection[str]) -> frozenset[Layer]:

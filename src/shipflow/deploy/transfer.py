@@ -218,45 +218,58 @@ def _tag(host: Host, image: LocalImage) -> None:
 def ensure_image(
     host: Host, image: LocalImage, reporter: Reporter, *, registry: str | None = None
 ) -> TransferResult:
-    """Make ``image`` present on ``host`` under its id and its release tag, sending it only when absent."""
-    if host_has_image(host, image.image_id):
+    """Make ``image`` present on ``host`` under its id and its release tag, sending it only when absent.
+
+    Over SSH, one query tells both whether the host has the image and which of its layers it holds, and the
+    load itself reports the id and the tags it gave the image."""
+    held = layers.parse_held(host.query(commands.held_layers()).stdout) if registry is None else None
+    present = image.image_id in held.image_ids if held is not None else host_has_image(host, image.image_id)
+    if present:
         reporter.line(f"  {image.release.image} ({image.short_id}) is already on {host.name}: nothing sent")
         _tag(host, image)
         return TransferResult(sent=False)
     if host.rehearses and registry is None:
         reporter.line(
             f"  would send {image.release.image} ({image.short_id}) from {image.origin}, gzipped and without "
-            f"the layers {host.name} holds, into `{shlex.join(commands.load_gzipped_image())}` there"
+            f"the layers {host.name} holds, into `gunzip | docker load` there"
         )
         return TransferResult(sent=False)
-    if registry is not None:
-        for argv in commands.pull_image(registry, image.release.image):
-            host.run(argv).check(host.name)
-        result = TransferResult(sent=True, method="registry")
+    if held is not None:
+        result, tags = _stream(host, image, reporter, held)
     else:
-        result = _stream(host, image, reporter)
+        result, tags = _pull(host, image, registry or "")
     if host.rehearses:
         return TransferResult(sent=False)
-    if not host_has_image(host, image.image_id):
-        raise TransferFailed(
-            f"{host.name}: image {image.short_id} is still missing after the transfer ({result.audit()})"
-        )
-    _tag(host, image)
+    if image.release.image not in tags:
+        _tag(host, image)
     return result
 
 
-def layers_to_leave_out(host: Host, image: LocalImage) -> frozenset[layers.Layer]:
-    """The image's layers ``host`` already holds (one query for all its images); none when it holds none,
-    when the image's layers are unknown or when the host cannot tell."""
+def _pull(host: Host, image: LocalImage, registry: str) -> tuple[TransferResult, set[str]]:
+    for argv in commands.pull_image(registry, image.release.image):
+        host.run(argv).check(host.name)
+    result = TransferResult(sent=True, method="registry")
+    if not host.rehearses and not host_has_image(host, image.image_id):
+        raise TransferFailed(
+            f"{host.name}: image {image.short_id} is still missing after the transfer ({result.audit()})"
+        )
+    return result, set()
+
+
+def layers_to_leave_out(image: LocalImage, held: layers.Held) -> frozenset[layers.Layer]:
+    """The image's layers the host already holds; none when the image's layers are unknown."""
     if not image.diff_ids:
         return frozenset()
-    held = layers.parse_held_chains(host.query(commands.held_layers()).stdout)
-    return layers.omittable(layers.image_layers(image.diff_ids), held)
+    return layers.omittable(layers.image_layers(image.diff_ids), held.chains)
 
 
-def _stream(host: Host, image: LocalImage, reporter: Reporter) -> TransferResult:
+def _stream(
+    host: Host, image: LocalImage, reporter: Reporter, held: layers.Held
+) -> tuple[TransferResult, set[str]]:
+    """Send the image without the layers ``held``; what was sent and the tags the load gave it. The load
+    fails unless the image's id is on the host afterwards."""
     reporter.line(f"  {image.release.image} ({image.short_id}) is not on {host.name}: streaming it over ssh")
-    omit = layers_to_leave_out(host, image)
+    omit = layers_to_leave_out(image, held)
     started = time.monotonic()
     progress, loaded = _send(host, image, reporter, omit)
     attempts = [progress]
@@ -269,8 +282,14 @@ def _stream(host: Host, image: LocalImage, reporter: Reporter) -> TransferResult
         attempts.append(progress)
     if not loaded.ok:
         raise TransferFailed(f"{host.name}: `gunzip | docker load` failed: {_load_error(loaded)}")
+    found = loaded.stdout.strip().splitlines()[-1:] or [""]
+    if found[0] != image.image_id:
+        raise TransferFailed(
+            f"{host.name}: image {image.short_id} is still missing after the transfer (the load left "
+            f"{found[0] or 'no image'})"
+        )
     reporter.line(progress.line(final=True))
-    return TransferResult(
+    result = TransferResult(
         sent=True,
         raw_bytes=sum(attempt.raw for attempt in attempts),
         sent_bytes=sum(attempt.sent for attempt in attempts),
@@ -278,6 +297,7 @@ def _stream(host: Host, image: LocalImage, reporter: Reporter) -> TransferResult
         method="ssh",
         skipped_bytes=progress.omitted.size,
     )
+    return result, commands.loaded_tags(loaded.stdout)
 
 
 def _send(
@@ -288,7 +308,7 @@ def _send(
     source = image.source()
     try:
         archive = layers.thin_archive(source, omit, progress.omitted)
-        loaded = host.run_stream(commands.load_gzipped_image(), progress.gzip(archive))
+        loaded = host.run_stream(commands.load_gzipped_image(image.image_id), progress.gzip(archive))
     except tarfile.TarError as error:
         raise TransferFailed(
             f"local: {image.origin} is not a readable `docker save` archive: {error}"
