@@ -61,6 +61,7 @@ def test_the_integration_gate_runs_the_api_tests_and_writes_junit_xml(deployed: 
     done = deployed.shipflow("gate.integration", "--env", "local")
 
     assert done.returncode == 0, done.stdout + done.stderr
+    print(done.stdout)
     counts = junit_counts((deployed.root / "reports" / "integration-local.xml").read_text())
     assert counts.tests >= 8 and (counts.failures, counts.errors, counts.skipped) == (0, 0, 0)
     assert f"{counts.tests} passed" in done.stdout  # pytest's own lines, passed through
@@ -97,6 +98,7 @@ def test_an_impossible_threshold_fails_the_load_gate_and_names_it(deployed: Depl
     )
 
     assert done.returncode == 1, done.stdout + done.stderr
+    print(done.stdout + done.stderr)
     assert "p95" in done.stdout and "<= 0.001 ms  BROKEN" in done.stdout
     assert "failures 0.00% <= 1.00%  ok" in done.stdout
     assert "2 threshold(s) broken: max_p95_ms (p95 " in done.stderr
