@@ -11,6 +11,7 @@ from support import REPO
 
 from shipflow.db.settings import db_settings
 from shipflow.deploy.settings import load_deploy_settings
+from shipflow.gates.settings import load_settings
 from shipflow.images.settings import build_settings
 from shipflow.lint import lint_settings
 from shipflow.project import (
@@ -45,8 +46,9 @@ def test_an_unknown_section_under_tool_shipflow_names_the_closest_one(tmp_path: 
 
 
 def test_every_section_shipflow_reads_is_known(tmp_path: Path) -> None:
-    sections = "".join(f"[tool.shipflow.{name}]\n" for name in ("env", "lint", "build", "git", "db"))
-    assert set(write_pyproject(tmp_path, sections).settings) == {"env", "lint", "build", "git", "db"}
+    names = ("env", "lint", "build", "git", "db", "gates")
+    sections = "".join(f"[tool.shipflow.{name}]\n" for name in names)
+    assert set(write_pyproject(tmp_path, sections).settings) == set(names)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +79,12 @@ def test_every_section_shipflow_reads_is_known(tmp_path: Path) -> None:
             db_settings,
             "tool.shipflow.db.base_brnach",
             "tool.shipflow.db.base_branch",
+        ),
+        (
+            {"gates": {"load": {"user": 3}}},
+            load_settings,
+            "tool.shipflow.gates.load.user",
+            "tool.shipflow.gates.load.users",
         ),
     ],
 )
@@ -140,5 +148,5 @@ def test_this_repositorys_settings_and_shipflow_inits_templates_load(tmp_path: P
     for path in (TEMPLATES / "deploy" / "nginx").iterdir():
         (tmp_path / "deploy" / "nginx" / path.name).write_text(path.read_text())
     assert load_deploy_settings(tmp_path, {}).target("local").is_local
-    assert load_groups_config(TEMPLATES / "tests_config.yaml", required=True).names == ("unit", "slow")
+    assert load_groups_config(TEMPLATES / "tests_config.yaml", required=True).names == ("unit", "slow", "integration")
     assert "unit" in load_groups_config(REPO / "tests_config.yaml", required=True).names

@@ -21,6 +21,8 @@ from shipflow.release.git import GitError
 from shipflow.release.tags import PushError, ReleaseError
 from shipflow.scaffold import InitError, ci_providers, init_folder
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("error", "line", "code"),

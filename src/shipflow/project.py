@@ -15,7 +15,7 @@ from typing import Any
 from shipflow.errors import BadInput
 
 PYPROJECT = "pyproject.toml"
-SECTIONS = ("env", "lint", "build", "git", "db")
+SECTIONS = ("env", "lint", "build", "git", "db", "gates")
 """The ``[tool.shipflow.<name>]`` tables shipflow reads; any other name is a misspelling."""
 VALUE_LIMIT = 80
 """How much of a value a message shows: a message never echoes an unbounded value."""

@@ -55,8 +55,19 @@ def app_name(root: Path) -> str:
     return cleaned if cleaned and cleaned[0].isalnum() else f"app-{cleaned}".rstrip("-") or "app"
 
 
-def planned_files(app: str, ci_providers: tuple[str, ...]) -> dict[str, str]:
-    """Every file ``init`` would write: path relative to the project -> text."""
+def _enabled_groups(root: Path, planned_config: str) -> tuple[str, ...] | None:
+    """The test groups the CI files fan out over: those of the project's own tests_config.yaml when it
+    has one (init leaves it as it is), else those of the one init writes."""
+    from shipflow.ci.generate import enabled_groups
+    from shipflow.testing.groups import CONFIG_FILE, parse_groups_config
+
+    if (root / CONFIG_FILE).is_file():
+        return enabled_groups(root)
+    return parse_groups_config(planned_config, root / CONFIG_FILE).enabled
+
+
+def planned_files(app: str, ci_providers: tuple[str, ...], root: Path) -> dict[str, str]:
+    """Every file ``init`` would write into ``root``: path relative to the project -> text."""
     from shipflow.ci.workflows import ci_files
 
     templates = files("shipflow").joinpath("templates", "project")
@@ -64,8 +75,9 @@ def planned_files(app: str, ci_providers: tuple[str, ...]) -> dict[str, str]:
     for source, destination in TEMPLATE_FILES:
         text = templates.joinpath(*source.split("/")).read_text(encoding="utf-8")
         planned[destination] = text.replace(APP_PLACEHOLDER, app)
+    groups = _enabled_groups(root, planned["tests_config.yaml"]) if ci_providers else None
     for provider in ci_providers:
-        planned.update(ci_files(provider))
+        planned.update(ci_files(provider, groups))
     return planned
 
 
@@ -73,7 +85,7 @@ def init_project(root: Path, *, ci_providers: tuple[str, ...] = ("github",)) -> 
     """Write the workflow files into ``root``, never overwriting one that exists."""
     written: list[str] = []
     skipped: list[str] = []
-    for relative, text in planned_files(app_name(root), ci_providers).items():
+    for relative, text in planned_files(app_name(root), ci_providers, root).items():
         path = root / relative
         if path.exists():
             skipped.append(relative)

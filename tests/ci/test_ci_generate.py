@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 import yaml
-from support import ShipflowCli
+from support import REPO, ShipflowCli
 
+from shipflow.ci.generate import enabled_groups
 from shipflow.ci.workflows import (
     BOOTSTRAPS,
+    INSTALL,
     KNOWN_HOSTS_LINE,
     KNOWN_HOSTS_SECRET,
     PRODUCTION_SECRETS,
     PROVIDERS,
+    SETUP,
     ci_files,
     run_lines,
+    suite_jobs,
 )
 
 pytestmark = pytest.mark.unit
@@ -35,8 +39,12 @@ def actionlint() -> Path:
     return Path(spec.origin).parent / "bin" / "actionlint"
 
 
+REPO_GROUPS = enabled_groups(REPO)
+
+
 def all_files() -> dict[str, str]:
-    return {path: text for provider in PROVIDERS for path, text in ci_files(provider).items()}
+    """This repository's CI files, its tests fanned out over the groups its tests_config.yaml enables."""
+    return {path: text for provider in PROVIDERS for path, text in ci_files(provider, REPO_GROUPS).items()}
 
 
 def load(text: str) -> dict[str, Any]:
@@ -55,9 +63,14 @@ def test_the_committed_file_is_what_the_generator_writes(repo_root: Path, relati
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_generated_files_validate_against_the_official_schema(provider: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "groups", [REPO_GROUPS, None, ("unit",), ("docker",)], ids=["repo", "none", "unit", "docker"]
+)
+def test_generated_files_validate_against_the_official_schema(
+    provider: str, groups: tuple[str, ...] | None, tmp_path: Path
+) -> None:
     paths = []
-    for relative, text in ci_files(provider).items():
+    for relative, text in ci_files(provider, groups).items():
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -73,7 +86,7 @@ def test_generated_files_validate_against_the_official_schema(provider: str, tmp
 
 def test_actionlint_finds_nothing_in_the_github_workflows(tmp_path: Path) -> None:
     paths = []
-    for relative, text in ci_files("github").items():
+    for relative, text in ci_files("github", REPO_GROUPS).items():
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -161,11 +174,62 @@ def test_ci_runs_lint_typecheck_tests_on_three_pythons_migrations_and_build() ->
     assert set(run_lines(ci)) >= {"nox -s lint", "nox -s typecheck", "inv test", "inv db.check", "inv build"}
 
 
+def test_the_tests_fan_out_by_group_with_every_python_for_the_fast_group_only() -> None:
+    groups = ("unit", "cli", "docker", "e2e")
+    ci = load(ci_files("github", groups)[".github/workflows/ci.yml"])
+    jobs = ci["jobs"]
+    assert list(jobs) == ["lint", "typecheck", "tests-unit", "tests", "migrations", "build"]
+    assert jobs["tests-unit"]["strategy"]["matrix"] == {"python": ["3.11", "3.12", "3.13"]}
+    assert run_lines(jobs["tests-unit"]) == [INSTALL, "inv test --group unit"]
+    assert jobs["tests"]["strategy"] == {"fail-fast": False, "matrix": {"group": ["cli", "docker", "e2e"]}}
+    assert run_lines(jobs["tests"]) == [SETUP, "inv test --group ${{ matrix.group }}"]
+    assert jobs["tests"]["steps"][1]["with"] == {"python-version": "3.11"}
+    assert jobs["build"]["needs"] == ["lint", "typecheck", "tests-unit", "tests", "migrations"]
+
+    gitlab = load(ci_files("gitlab", groups)[".gitlab-ci.yml"])
+    assert gitlab["tests-unit"]["parallel"] == {"matrix": [{"PYTHON": ["3.11", "3.12", "3.13"]}]}
+    assert (
+        gitlab["tests-unit"]["script"] == ["inv test --group unit"]
+        and "before_script" not in gitlab["tests-unit"]
+    )
+    assert gitlab["tests"]["parallel"] == {"matrix": [{"GROUP": ["cli", "docker", "e2e"]}]}
+    assert gitlab["tests"]["script"] == ["inv test --group ${GROUP}"]
+    assert gitlab["tests"]["before_script"] == [SETUP] and gitlab["tests"]["stage"] == "test"
+    assert gitlab["build"]["needs"] == ["lint", "typecheck", "tests-unit", "tests", "migrations"]
+
+
+@pytest.mark.parametrize(
+    ("groups", "jobs"),
+    [
+        (None, [("tests", None, ("3.11", "3.12", "3.13"))]),
+        (("unit",), [("tests-unit", None, ("3.11", "3.12", "3.13"))]),
+        (("docker", "nginx"), [("tests", ("docker", "nginx"), None)]),
+        ((), []),
+    ],
+)
+def test_the_test_jobs_follow_the_enabled_groups(
+    groups: tuple[str, ...] | None, jobs: list[tuple[str, tuple[str, ...] | None, tuple[str, ...] | None]]
+) -> None:
+    made = suite_jobs(groups)
+    assert [
+        (job.name, job.matrix_groups or None, ("3.11", "3.12", "3.13") if job.matrix_python else None)
+        for job in made
+    ] == jobs
+
+
+def test_this_repositorys_ci_leaves_the_disabled_integration_group_to_the_gate() -> None:
+    assert REPO_GROUPS is not None and "unit" in REPO_GROUPS and "integration" not in REPO_GROUPS
+    ci = load(all_files()[".github/workflows/ci.yml"])
+    assert "integration" not in ci["jobs"]["tests"]["strategy"]["matrix"]["group"]
+
+
 def test_production_deploy_needs_tests_and_the_protected_environment() -> None:
     deploy = load(ci_files("github")[".github/workflows/deploy-prod.yml"])
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     job = deploy["jobs"]["deploy"]
-    assert job["needs"] == ["test"] and job["environment"] == "production"
+    assert job["needs"] == ["tests"] and job["environment"] == "production"
+    fanned_out = load(all_files()[".github/workflows/deploy-prod.yml"])
+    assert fanned_out["jobs"]["deploy"]["needs"] == ["tests-unit", "tests"]
     assert job["env"] == {name: "${{ secrets.%s }}" % name for name in PRODUCTION_SECRETS}  # noqa: UP031
     assert run_lines(job)[-1] == "inv deploy.prod --yes"
 
@@ -212,3 +276,17 @@ def test_an_unknown_provider_is_one_clear_error(shipflow_cli: ShipflowCli, tmp_p
     assert done.returncode == 2
     assert "give --provider github or gitlab (got 'jenkins')" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_task_fans_the_tests_out_over_the_projects_enabled_groups(
+    shipflow_cli: ShipflowCli, tmp_path: Path
+) -> None:
+    (tmp_path / "tests_config.yaml").write_text(
+        "test_groups:\n  unit: true\n  api: true\n  slow:\n    enabled: false\n"
+    )
+    done = shipflow_cli("ci.generate", "--provider", "gitlab", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    gitlab = load((tmp_path / ".gitlab-ci.yml").read_text())
+    assert gitlab["tests-unit"]["script"] == ["inv test --group unit"]
+    assert gitlab["tests"]["parallel"] == {"matrix": [{"GROUP": ["api"]}]}

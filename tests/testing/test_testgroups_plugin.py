@@ -358,3 +358,18 @@ def test_a_fixture_can_require_a_service_itself(
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*group 'routes' is enabled but the docker engine is not reachable*"])
+
+
+def test_base_url_is_the_url_the_integration_gate_passes_and_fails_without_one(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(
+        pytester, None, test_api="def test_url(base_url):\n    assert base_url == 'http://127.0.0.1:9/x'\n"
+    )
+
+    monkeypatch.setenv("SHIPFLOW_BASE_URL", "http://127.0.0.1:9/x/")
+    assert pytester.runpytest().ret == 0
+    monkeypatch.delenv("SHIPFLOW_BASE_URL")
+    failed = pytester.runpytest()
+    assert failed.ret == 1
+    failed.stdout.fnmatch_lines(["*SHIPFLOW_BASE_URL is not set*inv gate.integration --env ENV*"])

@@ -28,13 +28,22 @@ def file_status(current: str | None, text: str, *, check: bool) -> str:
     return "updated" if current is not None else "created"
 
 
+def enabled_groups(root: Path) -> tuple[str, ...] | None:
+    """The test groups the project's ``tests_config.yaml`` enables, in its order; None without the file
+    (its whole suite is then one job per Python)."""
+    from shipflow.testing.groups import CONFIG_FILE, load_groups_config
+
+    config = load_groups_config(root / CONFIG_FILE, required=False)
+    return config.enabled if config.found else None
+
+
 def generate_ci_files(root: Path, provider: str, *, check: bool, on_line: Callable[[str], None]) -> None:
     """Write (or with ``check`` only compare) ``provider``'s CI files under ``root``, one line per file;
     :class:`StaleCiFiles` when checking found any out of date."""
     if provider not in PROVIDERS:
         raise UnknownProvider(f"give --provider {' or '.join(PROVIDERS)} (got {provider or 'none'!r})")
     stale = 0
-    for relative, text in ci_files(provider).items():
+    for relative, text in ci_files(provider, enabled_groups(root)).items():
         path = root / relative
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         status = file_status(current, text, check=check)

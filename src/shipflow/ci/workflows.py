@@ -5,11 +5,17 @@ Each job checks out the code, sets up Python, installs with one bootstrap line a
 system services (docker, nginx, sshd, PostgreSQL) bootstrap with ``bash scripts/setup.sh``, the README's
 installer; the others with ``pip install``. The YAML text is deterministic: the same settings always give
 the same bytes, so the committed files can be checked against a fresh generation.
+
+The tests fan out by test group: each group that ``tests_config.yaml`` enables is one job of a matrix
+(``inv test --group G``), so the pipeline takes as long as its slowest group, not their sum. The fast
+group (``unit``, in-process) runs on every supported Python with only pip installs; the others on the
+default Python with the system services. A project without a groups file runs its whole suite per Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 PROVIDERS: tuple[str, ...] = ("github", "gitlab")
@@ -41,6 +47,12 @@ deploy refuses a key it cannot verify; the secret holds the servers' known_hosts
 CI_SECRETS: tuple[str, ...] = (*PRODUCTION_SECRETS, KNOWN_HOSTS_SECRET)
 """Every secret the generated pipelines read."""
 
+FAST_GROUP = "unit"
+"""The group of in-process tests: the one test job run on every supported Python."""
+MATRIX_GROUP = "<group>"
+"""Stands for the matrix's group in a step's command line; each provider writes its own variable."""
+GROUP_VARIABLE = {"github": "${{ matrix.group }}", "gitlab": "${GROUP}"}
+
 CHECKOUT = "actions/checkout@v5"
 SETUP_PYTHON = "actions/setup-python@v6"
 
@@ -60,6 +72,7 @@ class Job:
 
     ``full_history`` checks out every commit and tag (the build labels its image with the release tag,
     the migration check compares with the base branch); ``writes`` lets it push to the repository.
+    ``matrix_groups``: one job per test group, :data:`MATRIX_GROUP` in a step naming the job's group.
     """
 
     name: str
@@ -69,20 +82,46 @@ class Job:
     matrix_python: bool = False
     full_history: bool = False
     writes: bool = False
+    matrix_groups: tuple[str, ...] = ()
 
 
 LINT = Job("lint", INSTALL, (Step("ruff, format, bandit", "nox -s lint"),))
 TYPECHECK = Job("typecheck", INSTALL, (Step("mypy --strict", "nox -s typecheck"),))
-TESTS = Job("tests", SETUP, (Step("test suite", "inv test"),), matrix_python=True)
 MIGRATIONS = Job("migrations", SETUP, (Step("migration check", "inv db.check"),), full_history=True)
-BUILD = Job(
-    "build",
-    SETUP,
-    (Step("image of this commit", "inv build"),),
-    needs=("lint", "typecheck", "tests", "migrations"),
-    full_history=True,
-)
-CI_JOBS: tuple[Job, ...] = (LINT, TYPECHECK, TESTS, MIGRATIONS, BUILD)
+
+
+def suite_jobs(groups: Sequence[str] | None) -> tuple[Job, ...]:
+    """The test jobs for the groups ``tests_config.yaml`` enables (None: the project has no groups file).
+
+    The fast group is one job per supported Python, bootstrapped with pip alone; every other group is one
+    job of a matrix on the default Python, bootstrapped with the system services; without a groups file,
+    the whole suite runs per Python."""
+    if groups is None:
+        return (Job("tests", SETUP, (Step("test suite", "inv test"),), matrix_python=True),)
+    jobs = []
+    if FAST_GROUP in groups:
+        step = Step(f"{FAST_GROUP} tests", f"inv test --group {FAST_GROUP}")
+        jobs.append(Job(f"tests-{FAST_GROUP}", INSTALL, (step,), matrix_python=True))
+    others = tuple(group for group in groups if group != FAST_GROUP)
+    if others:
+        step = Step(f"{MATRIX_GROUP} tests", f"inv test --group {MATRIX_GROUP}")
+        jobs.append(Job("tests", SETUP, (step,), matrix_groups=others))
+    return tuple(jobs)
+
+
+def ci_jobs(groups: Sequence[str] | None) -> tuple[Job, ...]:
+    """Lint, typecheck, the test jobs and the migration check, then the build once they all passed."""
+    checks = (LINT, TYPECHECK, *suite_jobs(groups), MIGRATIONS)
+    build = Job(
+        "build",
+        SETUP,
+        (Step("image of this commit", "inv build"),),
+        needs=tuple(job.name for job in checks),
+        full_history=True,
+    )
+    return (*checks, build)
+
+
 DEPLOY_PRODUCTION_STEPS: tuple[Step, ...] = (
     Step("trust the servers' host keys", KNOWN_HOSTS_LINE, secrets=(KNOWN_HOSTS_SECRET,)),
     Step("blue-green deploy to production", "inv deploy.prod --yes"),
@@ -106,7 +145,16 @@ def _secret_env(names: tuple[str, ...]) -> dict[str, str]:
     return {name: "${{ secrets.%s }}" % name for name in names}  # noqa: UP031
 
 
+def _for_provider(step: Step, provider: str) -> Step:
+    """``step`` with the matrix's group written the way ``provider`` names it."""
+    variable = GROUP_VARIABLE[provider]
+    return replace(
+        step, name=step.name.replace(MATRIX_GROUP, variable), run=step.run.replace(MATRIX_GROUP, variable)
+    )
+
+
 def _github_step(step: Step) -> dict[str, Any]:
+    step = _for_provider(step, "github")
     body: dict[str, Any] = {"name": step.name, "run": step.run}
     if step.secrets:
         body["env"] = _secret_env(step.secrets)
@@ -139,13 +187,16 @@ def _github_job(job: Job, **extra: Any) -> dict[str, Any]:
     if job.matrix_python:
         body["strategy"] = {"fail-fast": False, "matrix": {"python": list(PYTHONS)}}
         python = "${{ matrix.python }}"
+    elif job.matrix_groups:
+        body["strategy"] = {"fail-fast": False, "matrix": {"group": list(job.matrix_groups)}}
     body.update(extra)
     body["steps"] = _github_steps(job, python)
     return body
 
 
-def github_ci() -> dict[str, Any]:
-    """``.github/workflows/ci.yml``: lint, typecheck, tests on every supported Python, migrations, build."""
+def github_ci(groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """``.github/workflows/ci.yml``: lint, typecheck, the tests by group (the fast one on every supported
+    Python), migrations, build."""
     return {
         "name": "ci",
         "on": {
@@ -153,25 +204,27 @@ def github_ci() -> dict[str, Any]:
             "pull_request": {},
         },
         "permissions": {},
-        "jobs": {job.name: _github_job(job) for job in CI_JOBS},
+        "jobs": {job.name: _github_job(job) for job in ci_jobs(groups)},
     }
 
 
-def github_deploy_prod() -> dict[str, Any]:
-    """``.github/workflows/deploy-prod.yml``: on push to main, tests, then the production deploy.
+def github_deploy_prod(groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """``.github/workflows/deploy-prod.yml``: on push to main, the tests by group, then the production
+    deploy.
 
     The deploy job runs in the ``production`` environment, whose protection rules hold it for a
     reviewer's approval; SSH settings come from that environment's secrets.
     """
-    test = Job("test", SETUP, (Step("test suite", "inv test"),))
-    deploy = Job("deploy", SETUP, DEPLOY_PRODUCTION_STEPS, needs=("test",), full_history=True)
+    tests = suite_jobs(groups)
+    needs = tuple(job.name for job in tests)
+    deploy = Job("deploy", SETUP, DEPLOY_PRODUCTION_STEPS, needs=needs, full_history=True)
     return {
         "name": "deploy-prod",
         "on": {"push": {"branches": ["main"]}},
         "concurrency": {"group": "deploy-production", "cancel-in-progress": False},
         "permissions": {},
         "jobs": {
-            "test": _github_job(test),
+            **{job.name: _github_job(job) for job in tests},
             "deploy": _github_job(deploy, environment="production", env=_secret_env(PRODUCTION_SECRETS)),
         },
     }
@@ -200,7 +253,8 @@ def github_docs() -> dict[str, Any]:
 # --- GitLab CI ------------------------------------------------------------------------------------
 
 GITLAB_STAGES: tuple[str, ...] = ("lint", "test", "build", "deploy")
-_STAGE_OF_JOB = {"lint": "lint", "typecheck": "lint", "tests": "test", "migrations": "test", "build": "build"}
+_STAGE_OF_JOB = {"lint": "lint", "typecheck": "lint", "migrations": "test", "build": "build"}
+"""Every other job of the CI jobs is a test job (stage ``test``)."""
 _ON_MAIN = '$CI_COMMIT_BRANCH == "main"'
 _ON_MERGE_REQUEST = '$CI_PIPELINE_SOURCE == "merge_request_event"'
 
@@ -210,6 +264,8 @@ def _gitlab_job(job: Job, stage: str, **extra: Any) -> dict[str, Any]:
     if job.matrix_python:
         body["image"] = "python:${PYTHON}-bookworm"
         body["parallel"] = {"matrix": [{"PYTHON": list(PYTHONS)}]}
+    elif job.matrix_groups:
+        body["parallel"] = {"matrix": [{"GROUP": list(job.matrix_groups)}]}
     if job.needs:
         body["needs"] = list(job.needs)
     if job.bootstrap != INSTALL:
@@ -217,12 +273,12 @@ def _gitlab_job(job: Job, stage: str, **extra: Any) -> dict[str, Any]:
     if job.full_history:
         body["variables"] = {"GIT_DEPTH": "0"}
     body.update(extra)
-    body["script"] = [step.run for step in job.steps]
+    body["script"] = [_for_provider(step, "gitlab").run for step in job.steps]
     return body
 
 
-def gitlab_ci() -> dict[str, Any]:
-    """``.gitlab-ci.yml``: stages lint -> test -> build -> deploy.
+def gitlab_ci(groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """``.gitlab-ci.yml``: stages lint -> test (the tests by group) -> build -> deploy.
 
     Merge requests and main run lint and test; main also builds, and the production deploy waits for
     someone to press play (``when: manual``). SSH settings are masked CI/CD variables.
@@ -241,9 +297,9 @@ def gitlab_ci() -> dict[str, Any]:
             ]
         },
     }
-    for job in CI_JOBS:
+    for job in ci_jobs(groups):
         extra: dict[str, Any] = {"rules": [{"if": _ON_MAIN}]} if job.name == "build" else {}
-        document[job.name] = _gitlab_job(job, _STAGE_OF_JOB[job.name], **extra)
+        document[job.name] = _gitlab_job(job, _STAGE_OF_JOB.get(job.name, "test"), **extra)
     production = Job("deploy-production", SETUP, DEPLOY_PRODUCTION_STEPS, needs=("build",), full_history=True)
     document["deploy-production"] = _gitlab_job(
         production,
@@ -271,8 +327,9 @@ def dump_yaml(document: dict[str, Any]) -> str:
     return text
 
 
-def ci_files(provider: str) -> dict[str, str]:
-    """The files ``inv ci.generate --provider PROVIDER`` writes: path (relative to the root) -> text."""
+def ci_files(provider: str, groups: Sequence[str] | None = None) -> dict[str, str]:
+    """The files ``inv ci.generate --provider PROVIDER`` writes: path (relative to the root) -> text.
+    ``groups``: the test groups ``tests_config.yaml`` enables, in its order (None: no groups file)."""
     if provider == "github":
         secrets = ", ".join(CI_SECRETS)
         deploy_note = (
@@ -282,9 +339,9 @@ def ci_files(provider: str) -> dict[str, str]:
             "# ~/.ssh/known_hosts first, since shipflow refuses a host key it cannot verify.\n"
         )
         return {
-            ".github/workflows/ci.yml": _header("github") + dump_yaml(github_ci()),
+            ".github/workflows/ci.yml": _header("github") + dump_yaml(github_ci(groups)),
             ".github/workflows/deploy-prod.yml": _header("github", deploy_note)
-            + dump_yaml(github_deploy_prod()),
+            + dump_yaml(github_deploy_prod(groups)),
             ".github/workflows/docs.yml": _header("github") + dump_yaml(github_docs()),
         }
     if provider == "gitlab":
@@ -295,7 +352,7 @@ def ci_files(provider: str) -> dict[str, str]:
             "# PROD_SSH_KNOWN_HOSTS), never in this file.\n"
             "# deploy-production runs only when started by hand on main.\n"
         )
-        return {".gitlab-ci.yml": _header("gitlab", note) + dump_yaml(gitlab_ci())}
+        return {".gitlab-ci.yml": _header("gitlab", note) + dump_yaml(gitlab_ci(groups))}
     raise ValueError(f"unknown CI provider {provider!r}; known: {', '.join(PROVIDERS)}")
 
 

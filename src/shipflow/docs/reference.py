@@ -19,6 +19,7 @@ from invoke.tasks import Task
 from shipflow.deploy.settings import HealthSettings
 from shipflow.env.names import ALIASES, ENVIRONMENTS
 from shipflow.env.schema import TYPES, EnvSchema, KeySpec, ProductionRules
+from shipflow.gates.settings import LoadSettings
 from shipflow.images.settings import BaseImage, BuildSettings
 from shipflow.lint import DEFAULT_BANDIT_PATHS, DEFAULT_MYPY_PATHS, DEFAULT_RUFF_PATHS, LintSettings
 from shipflow.release.branches import BRANCHES_OF_MODEL, GitSettings
@@ -193,6 +194,12 @@ def settings_reference() -> str:
             f"`{model}`: " + ", ".join(f"`{b}`" for b in names) for model, names in BRANCHES_OF_MODEL.items()
         )
         + ".",
+    )
+    lines += _table(
+        "`[tool.shipflow.gates.load]` (pyproject.toml)",
+        LoadSettings,
+        intro="Every key can be given for one run as a flag of `inv gate.load` "
+        "(`max_p95_ms` as `--max-p95-ms`).",
     )
     lines += _table("`[health]` (deploy/deploy.toml)", HealthSettings)
     lines += [

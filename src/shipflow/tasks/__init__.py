@@ -6,7 +6,7 @@ imported inside the tasks that use them, so ``inv --list`` starts as fast as a b
 
 from invoke.collection import Collection
 
-from shipflow.tasks import build, ci, db, deploy, docs, env, git_tasks, init, lint, release, test
+from shipflow.tasks import build, ci, db, deploy, docs, env, gate, git_tasks, init, lint, release, test
 from shipflow.tasks.badflags import refuse_bad_flags_in_inv
 
 refuse_bad_flags_in_inv()  # `inv` runs invoke's own program, which would exit 1 on a bad flag
@@ -22,6 +22,7 @@ namespace.add_collection(ci.namespace)
 namespace.add_collection(deploy.namespace)
 namespace.add_collection(docs.namespace)
 namespace.add_collection(env.namespace)
+namespace.add_collection(gate.namespace)
 namespace.add_collection(git_tasks.namespace)
 
 

@@ -10,6 +10,8 @@ Registered through the ``pytest11`` entry point, so it is active in every projec
 - ``@pytest.mark.needs("docker", "nginx")`` declares the real services a test uses.  When the test runs
   (its groups are enabled) and a service is missing, the test FAILS with what to do: an enabled group never
   passes by skipping.
+- The ``base_url`` fixture is the deployed environment's public URL that ``inv gate.integration`` passes in
+  ``SHIPFLOW_BASE_URL``; a test that asks for it without one FAILS, saying how to run it.
 
 A marker that is neither a group nor registered elsewhere is a typo pytest itself reports: a warning, or a
 collection error under ``--strict-markers`` (which this plugin keeps working by registering every group).
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from shipflow.gates.integration import BASE_URL_VARIABLE
 from shipflow.testing.groups import (
     CONFIG_FILE,
     ENV_VAR,
@@ -203,3 +206,17 @@ def pytest_runtest_makereport(
     if call.when == "setup" and report.failed and item.stash.get(MISSING_SERVICE_KEY, False):
         report.when = "call"
     return report
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    """The public URL of the environment under test, without a trailing ``/`` (``SHIPFLOW_BASE_URL``, set
+    by ``inv gate.integration --env ENV``)."""
+    url = os.environ.get(BASE_URL_VARIABLE, "").strip().rstrip("/")
+    if not url:
+        pytest.fail(
+            f"{BASE_URL_VARIABLE} is not set, so there is no environment to test: run these tests with "
+            "`inv gate.integration --env ENV`, which sets it to ENV's public URL",
+            pytrace=False,
+        )
+    return url
