@@ -371,6 +371,7 @@ class ScriptedHost:
         container = self.containers[name]
         return {
             "Name": f"/{name}",
+            "Image": f"sha256:{container.image}",  # as `docker image inspect` answers for the image
             "State": {"Running": container.running},
             "Config": {"Labels": container.labels},
         }

@@ -148,5 +148,9 @@ def test_this_repositorys_settings_and_shipflow_inits_templates_load(tmp_path: P
     for path in (TEMPLATES / "deploy" / "nginx").iterdir():
         (tmp_path / "deploy" / "nginx" / path.name).write_text(path.read_text())
     assert load_deploy_settings(tmp_path, {}).target("local").is_local
-    assert load_groups_config(TEMPLATES / "tests_config.yaml", required=True).names == ("unit", "slow", "integration")
+    assert load_groups_config(TEMPLATES / "tests_config.yaml", required=True).names == (
+        "unit",
+        "slow",
+        "integration",
+    )
     assert "unit" in load_groups_config(REPO / "tests_config.yaml", required=True).names

@@ -221,12 +221,13 @@ def test_docker_inspect_output_gives_running_state_and_labels() -> None:
         [
             {
                 "Name": "/demo-local-blue",
+                "Image": "sha256:123",
                 "State": {"Running": True},
                 "Config": {"Labels": {"shipflow.sha": "abc"}},
             }
         ]
     )
-    assert parse_inspect(stdout) == {"demo-local-blue": (True, {"shipflow.sha": "abc"})}
+    assert parse_inspect(stdout) == {"demo-local-blue": (True, {"shipflow.sha": "abc"}, "sha256:123")}
     assert parse_inspect("[]") == {}
 
 

@@ -47,13 +47,14 @@ VERIFY_SECONDS = 10.0
 @dataclass(frozen=True)
 class Delivery:
     """How a release built elsewhere reaches a server and is proven there: the image to bring when the host
-    lacks it (streamed, or pulled from ``registry``), the smoke check after the switch, and the git guards
-    a ``--force`` overrode (kept in the audit record)."""
+    lacks it (streamed, or pulled from ``registry``), the smoke check after the switch, the guards a
+    ``--force`` overrode and the environment it was promoted from (both kept in the audit record)."""
 
     image: transfer.LocalImage
     registry: str | None = None
     smoke: bool = True
     forced: tuple[str, ...] = ()
+    promoted_from: str | None = None  # the environment whose gates proved this image
 
 
 @dataclass(frozen=True)
@@ -628,7 +629,11 @@ def deploy(
     image took, when this run built it (kept with the steps in the audit record).
     """
     d = _run_on(d)
-    record = RunRecord(forced=delivery.forced if delivery else (), build_s=build_s)
+    record = RunRecord(
+        forced=delivery.forced if delivery else (),
+        build_s=build_s,
+        promoted_from=delivery.promoted_from if delivery else None,
+    )
 
     def body(state: HostState, switch: SwitchState) -> Outcome:
         started = time.monotonic()

@@ -152,6 +152,11 @@ def audit_log_path(target: TargetSettings) -> str:
     return f"{target.state_dir}/audit.log"
 
 
+def gate_log_path(target: TargetSettings) -> str:
+    """The gates' results on the host, beside the audit log: one JSON line per gate run."""
+    return f"{target.state_dir}/gates.log"
+
+
 def switch_record_path(target: TargetSettings) -> str:
     """The NAT rule set of the live slot, kept on the host so that it can be restored (nft -f)."""
     return f"{target.state_dir}/switch.nft"

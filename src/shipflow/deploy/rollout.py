@@ -74,6 +74,7 @@ class RolloutPlan:
     archive: Path | None
     lines: tuple[str, ...]
     build_s: float | None = None  # HEAD built for this rollout: how long that took
+    promoted_from: str | None = None  # the environment whose gates proved the image (a promotion)
 
     @property
     def needs_approval(self) -> bool:
@@ -346,7 +347,9 @@ def run_rollout(session: Session, plan: RolloutPlan, approve: Callable[[], bool]
         transfer.publish(
             plan.image, plan.registry, session.here, session.first.reporter, archive=plan.archive
         )
-    delivery = bluegreen.Delivery(plan.image, plan.registry, smoke=True, forced=plan.forced)
+    delivery = bluegreen.Delivery(
+        plan.image, plan.registry, smoke=True, forced=plan.forced, promoted_from=plan.promoted_from
+    )
     release = plan.image.release
     result = fleet.run_fleet(
         session.deployments,

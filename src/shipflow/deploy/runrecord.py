@@ -34,6 +34,7 @@ class RunRecord:
     smoke: str | None = None
     forced: tuple[str, ...] = ()
     maintenance: bool = False  # the page was up during the run (and stayed up)
+    promoted_from: str | None = None  # the environment whose gates proved the image
 
     def image_brought(self, image_id: str, result: TransferResult) -> None:
         self.image_id = image_id
@@ -67,4 +68,6 @@ class RunRecord:
             extra["smoke"] = self.smoke
         if self.maintenance:
             extra["maintenance"] = "on"
+        if self.promoted_from is not None:
+            extra["promoted_from"] = self.promoted_from
         return extra

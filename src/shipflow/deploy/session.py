@@ -183,17 +183,24 @@ def open_session(
     trust_new_host: bool = False,
     hosts: int | None = None,
     local_only: bool = False,
+    target_name: str | None = None,
 ) -> Session:
     """Read the project once and open the environment's hosts (the first ``hosts`` of them, or all); a
     server that cannot be reached raises :class:`~shipflow.hosts.ssh.SshError`, nothing left open.
-    ``local_only`` refuses a server's target before its env file is read or the server contacted."""
+    ``local_only`` refuses a server's target before its env file is read or the server contacted.
+    ``target_name`` names the target itself (``[targets.NAME]``), for an environment with several."""
     from shipflow.env.schema import env_schema
 
     project = load_project(root)
     environ = os.environ if environ is None else environ
-    name = resolve_environment(environment, environ)
-    settings = load_deploy_settings(project.root, environ)
-    target = settings.target_for_environment(name)
+    if target_name is None:
+        name = resolve_environment(environment, environ)
+        settings = load_deploy_settings(project.root, environ)
+        target = settings.target_for_environment(name)
+    else:
+        settings = load_deploy_settings(project.root, environ)
+        target = settings.target(target_name)
+        name = target.environment
     if local_only and not target.is_local:
         raise SettingsError(f"target {target.name} is not local; its nginx is the server's")
     schema = env_schema(project)

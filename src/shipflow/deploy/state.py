@@ -27,6 +27,7 @@ class SlotState:
     exists: bool = False
     running: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    image_id: str | None = None  # the id of the image the container was created from
 
     def label(self, key: str) -> str | None:
         return self.labels.get(f"{LABEL_PREFIX}{key}")
@@ -60,8 +61,9 @@ class HostState:
         return self.of(self.active) if self.active else None
 
 
-def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str]]]:
-    """Container name -> (running, labels), from ``docker inspect`` JSON (missing names are absent)."""
+def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str], str | None]]:
+    """Container name -> (running, labels, image id), from ``docker inspect`` JSON (missing names are
+    absent)."""
     try:
         entries = json.loads(stdout or "[]")
     except ValueError:
@@ -70,7 +72,9 @@ def parse_inspect(stdout: str) -> dict[str, tuple[bool, dict[str, str]]]:
     for entry in entries:
         name = str(entry.get("Name", "")).lstrip("/")
         running = bool(entry.get("State", {}).get("Running"))
-        found[name] = (running, dict(entry.get("Config", {}).get("Labels") or {}))
+        image_id = entry.get("Image")
+        labels = dict(entry.get("Config", {}).get("Labels") or {})
+        found[name] = (running, labels, str(image_id) if image_id else None)
     return found
 
 

@@ -17,6 +17,7 @@ like the setting it replaces. An unknown key names the file, the dotted key and 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,10 @@ from shipflow.project import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-GATES_KEYS = ("load",)
-"""The tables of ``[tool.shipflow.gates]``."""
+GATES_KEYS = ("load", "required")
+"""The keys of ``[tool.shipflow.gates]``: the load gate's table, and the gates a promotion requires."""
+GATES = ("integration", "load")
+"""Every gate shipflow runs (``inv gate.<name>``)."""
 
 WHOLE = "a whole number"
 DECIMAL = "a number"
@@ -132,3 +135,23 @@ def with_flags(settings: LoadSettings, flags: Mapping[str, str | None]) -> LoadS
         else:
             changes[key] = _flag_number(key, text.strip())
     return replace(settings, **changes)
+
+
+def required_gates(project: Project) -> tuple[str, ...]:
+    """``[tool.shipflow.gates] required``: the gates an image must have passed on the environment it is
+    promoted from (default: every gate); an unknown gate names the file, the key and the closest gate."""
+    path = project.root / PYPROJECT
+    value = project.section("gates", GATES_KEYS).get("required", list(GATES))
+    key = "tool.shipflow.gates.required"
+    if not isinstance(value, list) or not all(isinstance(gate, str) for gate in value):
+        raise SettingsError(
+            f"{path}: {key} must be a list of gate names ({', '.join(GATES)}), got {shown(value)}"
+        )
+    for gate in value:
+        if gate not in GATES:
+            close = difflib.get_close_matches(gate, GATES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingsError(
+                f"{path}: {key} names an unknown gate {shown(gate)}{hint}; the gates are {', '.join(GATES)}"
+            )
+    return tuple(dict.fromkeys(value))

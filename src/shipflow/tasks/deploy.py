@@ -132,7 +132,14 @@ def staging(
          wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
 
 
-@task(help=SHIP_HELP, aliases=("production",))
+@task(
+    help={
+        **SHIP_HELP,
+        "promote": "deploy the image live on staging instead of building HEAD, once it passed its gates "
+        "there (the same as `inv deploy.promote --from staging --to production`)",
+    },
+    aliases=("production",),
+)
 def prod(
     c: Context,
     image: str | None = None,
@@ -144,11 +151,92 @@ def prod(
     parallel: int = Count(1),
     trust_new_host: bool = False,
     verbose: bool = False,
+    promote: bool = False,
 ) -> None:
     """Deploy HEAD to every production server over SSH: guards (main or a release tag, clean, pushed), the
     plan, approval (--yes in CI), a blue-green switch per host and a smoke check through the public URL."""
+    if promote:
+        promote_image("staging", "production", image=image, image_archive=image_archive, yes=yes,
+                      force=force, dry_run=dry_run, wait=wait, parallel=parallel,
+                      trust_new_host=trust_new_host)  # fmt: skip
+        return
     ship("production", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
          wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
+
+
+PROMOTE_HELP = {
+    "from": "the environment (or the target, [targets.NAME]) whose live image goes on (default staging)",
+    "to": "the environment (or target) it goes to (default production)",
+    "image-archive": "that image's `docker save -o` file (e.g. CI's build artifact), when this machine's "
+    "docker engine lacks it",
+    "yes": SHIP_HELP["yes"],
+    "force": "promote although a required gate has no passing record for the image (or a git guard "
+    "refuses); kept in the audit log",
+    "dry-run": DRY_RUN_HELP,
+    "wait": WAIT_HELP,
+    "parallel": SHIP_HELP["parallel"],
+    "trust-new-host": SHIP_HELP["trust-new-host"],
+}
+
+
+def promote_image(
+    source: str, destination: str, *, image: str | None = None, image_archive: str | None = None,
+    yes: bool = False, force: bool = False, dry_run: bool = False, wait: int = 0, parallel: int = 1,
+    trust_new_host: bool = False,
+) -> None:  # fmt: skip
+    """Promote the image live on ``source`` to ``destination`` (environments or target names)."""
+    import sys
+    from functools import partial
+    from pathlib import Path
+
+    from shipflow.deploy.rollout import approve_on_terminal
+    from shipflow.errors import BadInput
+    from shipflow.gates.promotion import promote
+    from shipflow.gates.settings import required_gates
+
+    if image is not None:
+        with exit_codes("deploy.prod"):
+            raise BadInput("--promote deploys the image live on staging (proven by its gates): drop --image")
+    approve = partial(approve_on_terminal, yes=yes, interactive=sys.stdin.isatty(), ask=input)
+    archive = Path(image_archive) if image_archive is not None else None
+    (from_env, from_place), (to_env, to_place) = _place(source), _place(destination)
+    with (
+        _deploying(from_env, "deploy.promote", trust_new_host=trust_new_host, **from_place) as from_session,
+        _deploying(to_env, "deploy.promote", dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host,
+                   **to_place) as to_session,
+    ):  # fmt: skip
+        required = required_gates(to_session.project)
+        promote(from_session, to_session, required, approve, force=force, archive=archive, parallel=parallel)
+
+
+def _place(name: str) -> tuple[str | None, dict[str, str]]:
+    """``name`` as a deploy session is opened on it: an environment (or alias), else a target's name."""
+    from shipflow.env.names import ALIASES, ENVIRONMENTS
+
+    if name.strip().lower() in (*ENVIRONMENTS, *ALIASES):
+        return name, {}
+    return None, {"target_name": name}
+
+
+@task(help=PROMOTE_HELP)
+def promote(
+    c: Context,
+    from_: str = "staging",
+    to: str = "production",
+    image_archive: str | None = None,
+    yes: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: int = Seconds(0),
+    parallel: int = Count(1),
+    trust_new_host: bool = False,
+) -> None:
+    """Deploy the image live on --from to --to, exactly that image (no rebuild), once every gate of
+    [tool.shipflow.gates] required passed against it there; else exit 2 and nothing changes. Then the
+    destination's normal deploy: plan, approval (production), the image sent only where missing,
+    blue-green, smoke check."""
+    promote_image(from_, to, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run, wait=wait,
+                  parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
 
 
 @task(
@@ -367,5 +455,6 @@ for _task in (
     maintenance,
     logs,
     exec_command,
+    promote,
 ):
     namespace.add_task(_task)

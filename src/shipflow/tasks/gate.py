@@ -9,6 +9,7 @@ integration gate exits with pytest's own code.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
@@ -18,7 +19,12 @@ from invoke.tasks import task
 from shipflow.errors import exit_codes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from invoke.context import Context
+
+    from shipflow.gates.outcome import GateOutcome
+    from shipflow.gates.target import GateTarget
 
 ENV_HELP = "environment to test: staging, production, local, ... (default: $APP_ENV, $ENV, development)"
 LOAD_HELP = {
@@ -37,6 +43,31 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
+@contextmanager
+def _recording(target: GateTarget, task: str) -> Iterator[Callable[[GateOutcome], None]]:
+    """The environment's hosts, open while the gate runs (its errors end the task with one masked line and
+    their exit code): the image live on each when it starts, and a function that records the gate's
+    outcome against it there (for `inv deploy.promote`)."""
+    from shipflow.deploy.lock import Actor
+    from shipflow.deploy.session import open_session
+    from shipflow.gates.records import live_image_ids, record_outcome
+
+    with exit_codes(task, target.mask):
+        session = open_session(target.environment, root=target.root)
+    try:
+        with exit_codes(task, target.mask):
+            before = live_image_ids(session)
+            actor = Actor.current(task)
+
+            def record(outcome: GateOutcome) -> None:
+                for line in record_outcome(session, outcome, before, f"{actor.user}@{actor.machine}"):
+                    _print(target.mask(line))
+
+            yield record
+    finally:
+        session.close()
+
+
 @task(help={"env": ENV_HELP})
 def integration(c: Context, env: str | None = None) -> None:
     """Run the `integration` test group against the environment's public URL (fixture `base_url`,
@@ -48,10 +79,11 @@ def integration(c: Context, env: str | None = None) -> None:
 
     with exit_codes("gate.integration"):
         target = gate_target(env)
-    with exit_codes("gate.integration", target.mask):
+    with _recording(target, "gate.integration") as record:
         outcome, code = run_integration_gate(
             target, environ=os.environ, on_line=_print, extra=remainder_words(c.config)
         )
+        record(outcome)
     _print(summary_line(outcome, code))
     if code != 0:
         raise Exit(code=code)
@@ -81,8 +113,10 @@ def load(
     with exit_codes("gate.load"):
         target = gate_target(env)
         settings = with_flags(load_settings(target.project), flags)
-    with exit_codes("gate.load", target.mask):
-        _print(verdict(run_load_gate(target, settings, environ=os.environ, on_line=_print)))
+    with _recording(target, "gate.load") as record:
+        outcome = run_load_gate(target, settings, environ=os.environ, on_line=_print)
+        record(outcome)
+        _print(verdict(outcome))
 
 
 namespace = Collection("gate")
