@@ -16,13 +16,20 @@ from support import REPO, ShipflowCli
 from shipflow.ci.generate import enabled_groups
 from shipflow.ci.workflows import (
     BOOTSTRAPS,
+    BOTH_KNOWN_HOSTS_LINE,
+    HOST_KEY_LINES,
     INSTALL,
     KNOWN_HOSTS_LINE,
     KNOWN_HOSTS_SECRET,
     PRODUCTION_SECRETS,
+    PROMOTE,
     PROVIDERS,
     SETUP,
+    STAGING_KNOWN_HOSTS_LINE,
+    STAGING_KNOWN_HOSTS_SECRET,
+    STAGING_SECRETS,
     ci_files,
+    known_hosts_line,
     run_lines,
     suite_jobs,
 )
@@ -103,7 +110,7 @@ def test_every_step_is_one_inv_or_nox_line_after_one_bootstrap(relative: str) ->
     assert lines
     for line in lines:
         assert "\n" not in line and "&&" not in line and ";" not in line, line
-        assert line in (*BOOTSTRAPS, KNOWN_HOSTS_LINE) or line.startswith(("inv ", "nox ")), line
+        assert line in (*BOOTSTRAPS, *HOST_KEY_LINES) or line.startswith(("inv ", "nox ")), line
 
 
 GITHUB_WORKFLOWS = [path for path in sorted(all_files()) if path.startswith(".github/")]
@@ -134,19 +141,27 @@ def test_the_migrations_job_checks_out_the_whole_history_it_compares() -> None:
     assert gitlab["migrations"]["variables"] == {"GIT_DEPTH": "0"}
 
 
-def test_the_production_deploy_trusts_the_host_keys_from_a_secret_before_deploying() -> None:
-    deploy = load(ci_files("github")[".github/workflows/deploy-prod.yml"])["jobs"]["deploy"]
-    steps = [step for step in deploy["steps"] if "run" in step]
-    runs = [step["run"] for step in steps]
-    assert runs.index(KNOWN_HOSTS_LINE) == runs.index("inv deploy.prod --yes") - 1
-    known_hosts = steps[runs.index(KNOWN_HOSTS_LINE)]
-    assert known_hosts["env"] == {KNOWN_HOSTS_SECRET: "${{ secrets.%s }}" % KNOWN_HOSTS_SECRET}  # noqa: UP031
-    assert "~/.ssh/known_hosts" in KNOWN_HOSTS_LINE and f"${{{KNOWN_HOSTS_SECRET}" in KNOWN_HOSTS_LINE
+def test_each_job_that_reaches_servers_trusts_their_host_keys_from_secrets_first() -> None:
+    jobs = load(ci_files("github")[".github/workflows/deploy-prod.yml"])["jobs"]
+    for name, line, then in (
+        ("deploy-staging", STAGING_KNOWN_HOSTS_LINE, "inv deploy.staging --yes --image-archive image.tar"),
+        ("gates", STAGING_KNOWN_HOSTS_LINE, "inv gate.integration --env staging"),
+        ("promote-production", BOTH_KNOWN_HOSTS_LINE, PROMOTE),
+    ):
+        steps = [step for step in jobs[name]["steps"] if "run" in step]
+        runs = [step["run"] for step in steps]
+        assert runs.index(line) == runs.index(then) - 1, name
+        secrets = steps[runs.index(line)]["env"]
+        assert all(secrets[key] == "${{ secrets.%s }}" % key for key in secrets)  # noqa: UP031
+    assert set(steps[runs.index(BOTH_KNOWN_HOSTS_LINE)]["env"]) == {
+        STAGING_KNOWN_HOSTS_SECRET,
+        KNOWN_HOSTS_SECRET,
+    }
     gitlab = load(ci_files("gitlab")[".gitlab-ci.yml"])
-    assert gitlab["deploy-production"]["script"] == [KNOWN_HOSTS_LINE, "inv deploy.prod --yes"]
+    assert gitlab["promote-production"]["script"] == [BOTH_KNOWN_HOSTS_LINE, PROMOTE]
     for text in ci_files("github")[".github/workflows/deploy-prod.yml"], ci_files("gitlab")[".gitlab-ci.yml"]:
-        header = [line for line in text.splitlines() if line.startswith("#")]
-        assert KNOWN_HOSTS_SECRET in "\n".join(header)  # the header names the secret to set
+        header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+        assert KNOWN_HOSTS_SECRET in header and STAGING_KNOWN_HOSTS_SECRET in header  # the secrets to set
 
 
 def test_the_known_hosts_line_writes_the_secret_into_a_private_file(tmp_path: Path) -> None:
@@ -157,6 +172,10 @@ def test_the_known_hosts_line_writes_the_secret_into_a_private_file(tmp_path: Pa
     written = tmp_path / ".ssh" / "known_hosts"
     assert written.read_text() == lines + "\n"
     assert written.stat().st_mode & 0o777 == 0o600
+    both = known_hosts_line(KNOWN_HOSTS_SECRET, STAGING_KNOWN_HOSTS_SECRET)
+    environ[STAGING_KNOWN_HOSTS_SECRET] = "stage.example ssh-ed25519 AAAAC3Nzc"
+    assert subprocess.run(["bash", "-eo", "pipefail", "-c", both], env=environ, check=False).returncode == 0
+    assert written.read_text() == f"{lines}\nstage.example ssh-ed25519 AAAAC3Nzc\n"
     unset = subprocess.run(
         ["bash", "-eo", "pipefail", "-c", KNOWN_HOSTS_LINE],
         env={"HOME": str(tmp_path / "other"), "PATH": "/usr/bin:/bin"},
@@ -223,15 +242,50 @@ def test_this_repositorys_ci_leaves_the_disabled_integration_group_to_the_gate()
     assert "integration" not in ci["jobs"]["tests"]["strategy"]["matrix"]["group"]
 
 
-def test_production_deploy_needs_tests_and_the_protected_environment() -> None:
+def test_the_delivery_builds_once_deploys_staging_gates_it_and_promotes_that_image_after_approval() -> None:
     deploy = load(ci_files("github")[".github/workflows/deploy-prod.yml"])
     assert deploy["on"] == {"push": {"branches": ["main"]}}
-    job = deploy["jobs"]["deploy"]
-    assert job["needs"] == ["tests"] and job["environment"] == "production"
-    fanned_out = load(all_files()[".github/workflows/deploy-prod.yml"])
-    assert fanned_out["jobs"]["deploy"]["needs"] == ["tests-unit", "tests"]
-    assert job["env"] == {name: "${{ secrets.%s }}" % name for name in PRODUCTION_SECRETS}  # noqa: UP031
-    assert run_lines(job)[-1] == "inv deploy.prod --yes"
+    jobs = deploy["jobs"]
+    assert list(jobs) == ["tests", "build", "deploy-staging", "gates", "promote-production"]
+    assert jobs["build"]["needs"] == ["tests"]
+    assert load(all_files()[".github/workflows/deploy-prod.yml"])["jobs"]["build"]["needs"] == [
+        "tests-unit",
+        "tests",
+    ]
+    assert run_lines(jobs["build"])[-1] == "inv build --env production --archive image.tar"
+    assert [jobs[name]["needs"] for name in ("deploy-staging", "gates", "promote-production")] == [
+        ["build"],
+        ["deploy-staging"],
+        ["gates"],
+    ]
+    assert [jobs[name]["environment"] for name in ("deploy-staging", "gates", "promote-production")] == [
+        "staging",
+        "staging",
+        "production",  # production's reviewers approve the promotion
+    ]
+    assert run_lines(jobs["gates"])[-2:] == [
+        "inv gate.integration --env staging",
+        "inv gate.load --env staging",
+    ]
+    assert run_lines(jobs["promote-production"])[-1] == PROMOTE
+    # The promotion reads staging's gate records and deploys production:
+    assert set(jobs["promote-production"]["env"]) == {*STAGING_SECRETS, *PRODUCTION_SECRETS}
+    assert set(jobs["gates"]["env"]) == set(STAGING_SECRETS)
+    artifacts = {
+        name: [(step["uses"].split("@")[0], step["with"]["name"]) for step in job["steps"]
+               if "artifact" in step.get("uses", "")]
+        for name, job in jobs.items()
+    }  # fmt: skip
+    assert artifacts["build"] == [("actions/upload-artifact", "image")]  # built once, this file everywhere
+    assert (
+        artifacts["deploy-staging"]
+        == artifacts["promote-production"]
+        == [("actions/download-artifact", "image")]
+    )
+    reports = next(
+        step for step in jobs["gates"]["steps"] if step.get("uses", "").startswith("actions/upload")
+    )
+    assert reports["if"] == "always()" and reports["with"] == {"name": "gate-reports", "path": "reports/"}
 
 
 def test_docs_workflow_publishes_from_documentation_and_builds_elsewhere() -> None:
@@ -243,17 +297,25 @@ def test_docs_workflow_publishes_from_documentation_and_builds_elsewhere() -> No
     assert run_lines(docs["jobs"]["build"])[-1] == "inv docs.build"
 
 
-def test_gitlab_stages_and_a_manual_production_deploy() -> None:
+def test_gitlab_stages_the_delivery_with_a_manual_promotion() -> None:
     gitlab = load(ci_files("gitlab")[".gitlab-ci.yml"])
-    assert gitlab["stages"] == ["lint", "test", "build", "deploy"]
-    production = gitlab["deploy-production"]
-    assert production["stage"] == "deploy"
+    assert gitlab["stages"] == ["lint", "test", "build", "staging", "gates", "production"]
+    assert gitlab["build"]["artifacts"]["paths"] == ["image.tar"]
+    assert gitlab["gates"]["artifacts"] == {"paths": ["reports/"], "expire_in": "1 week", "when": "always"}
+    assert gitlab["gates"]["script"][-2:] == [
+        "inv gate.integration --env staging",
+        "inv gate.load --env staging",
+    ]
+    production = gitlab["promote-production"]
+    assert production["stage"] == "production"
     assert production["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"', "when": "manual"}]
-    assert production["script"][-1] == "inv deploy.prod --yes"
+    assert production["needs"] == [{"job": "gates", "artifacts": False}, {"job": "build", "artifacts": True}]
+    assert production["script"][-1] == PROMOTE
     assert production["environment"] == {"name": "production"}
     jobs = [job for job in gitlab.values() if isinstance(job, dict)]
     # Secrets are masked CI/CD variables set in GitLab, never values in the file.
-    assert not any(name in job.get("variables", {}) for job in jobs for name in PRODUCTION_SECRETS)
+    names = (*PRODUCTION_SECRETS, *STAGING_SECRETS)
+    assert not any(name in job.get("variables", {}) for job in jobs for name in names)
 
 
 def test_the_task_writes_into_an_empty_project_and_check_detects_drift(
@@ -290,3 +352,16 @@ def test_the_task_fans_the_tests_out_over_the_projects_enabled_groups(
     gitlab = load((tmp_path / ".gitlab-ci.yml").read_text())
     assert gitlab["tests-unit"]["script"] == ["inv test --group unit"]
     assert gitlab["tests"]["parallel"] == {"matrix": [{"GROUP": ["api"]}]}
+
+
+def test_the_gates_job_runs_the_gates_a_promotion_requires_and_none_when_it_requires_none() -> None:
+    only_load = load(ci_files("github", None, ("load",))[".github/workflows/deploy-prod.yml"])["jobs"]
+    assert run_lines(only_load["gates"])[-1] == "inv gate.load --env staging"
+    assert "inv gate.integration --env staging" not in run_lines(only_load["gates"])
+    ungated = load(ci_files("github", None, ())[".github/workflows/deploy-prod.yml"])["jobs"]
+    assert "gates" not in ungated and ungated["promote-production"]["needs"] == ["deploy-staging"]
+    gitlab = load(ci_files("gitlab", None, ())[".gitlab-ci.yml"])
+    assert "gates" not in gitlab and gitlab["promote-production"]["needs"][0] == {
+        "job": "deploy-staging",
+        "artifacts": False,
+    }

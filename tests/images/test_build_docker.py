@@ -361,3 +361,21 @@ def test_the_example_service_refuses_an_env_file_it_cannot_read(
     assert done.returncode == 2
     assert "cannot read env file /run/shipflow/app.env: permission denied to uid 10001" in done.stderr
     assert "not-for-the-log" not in done.stdout + done.stderr
+
+
+def test_an_archive_written_by_the_build_holds_the_image_and_its_tag(
+    project: Path, image_name: str, tmp_path: Path
+) -> None:
+    from shipflow.deploy.transfer import archive_image
+
+    sha = git(project, "rev-parse", "HEAD")
+    archive = tmp_path / "image.tar"
+
+    done = build(project, "--archive", str(archive))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"saved {image_name}:{sha} to {archive}" in done.stdout
+    saved = archive_image(archive)
+    assert saved.image_id == image_id(f"{image_name}:{sha}")
+    assert saved.release.image == f"{image_name}:{sha}" and saved.release.sha == sha
+    assert not list(tmp_path.glob(".*.partial"))

@@ -4,10 +4,10 @@ generation without writing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from shipflow.ci.workflows import PROVIDERS, ci_files
+from shipflow.ci.workflows import GATES, PROVIDERS, ci_files
 from shipflow.errors import BadInput, Failed
 
 
@@ -37,13 +37,21 @@ def enabled_groups(root: Path) -> tuple[str, ...] | None:
     return config.enabled if config.found else None
 
 
-def generate_ci_files(root: Path, provider: str, *, check: bool, on_line: Callable[[str], None]) -> None:
+def generate_ci_files(
+    root: Path,
+    provider: str,
+    *,
+    check: bool,
+    on_line: Callable[[str], None],
+    gates: Sequence[str] = GATES,
+) -> None:
     """Write (or with ``check`` only compare) ``provider``'s CI files under ``root``, one line per file;
-    :class:`StaleCiFiles` when checking found any out of date."""
+    :class:`StaleCiFiles` when checking found any out of date. ``gates``: those a promotion requires,
+    run against staging before it."""
     if provider not in PROVIDERS:
         raise UnknownProvider(f"give --provider {' or '.join(PROVIDERS)} (got {provider or 'none'!r})")
     stale = 0
-    for relative, text in ci_files(provider, enabled_groups(root)).items():
+    for relative, text in ci_files(provider, enabled_groups(root), gates).items():
         path = root / relative
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         status = file_status(current, text, check=check)

@@ -36,16 +36,40 @@ PRODUCTION_SECRETS: tuple[str, ...] = (
     "PROD_ENV_FILE",
 )
 """What ``inv deploy.prod`` reads from CI secrets."""
+STAGING_SECRETS: tuple[str, ...] = tuple(name.replace("PROD_", "STAGING_") for name in PRODUCTION_SECRETS)
+"""What ``inv deploy.staging`` (and the gates, which record their results on staging's hosts) read."""
+
+
+def known_hosts_line(*secrets: str) -> str:
+    """A deploy job's step before it reaches servers: a fresh runner knows no server's host key, and shipflow
+    refuses a key it cannot verify; each of ``secrets`` holds servers' known_hosts lines, written to the
+    runner's private ~/.ssh/known_hosts (a job reaching staging and production names both)."""
+    values = " ".join(
+        f'"${{{secret}:?set the {secret} secret to the known_hosts lines of the servers}}"'
+        for secret in secrets
+    )
+    return f"printf '%s\\n' {values} | install -D -m 600 /dev/stdin ~/.ssh/known_hosts"
+
 
 KNOWN_HOSTS_SECRET = "PROD_SSH_KNOWN_HOSTS"  # noqa: S105  # nosec B105 - a variable name, not a value
-KNOWN_HOSTS_LINE = (
-    "printf '%s\\n' \"${PROD_SSH_KNOWN_HOSTS:?set the PROD_SSH_KNOWN_HOSTS secret to the known_hosts "
-    'lines of the servers}" | install -D -m 600 /dev/stdin ~/.ssh/known_hosts'
-)
-"""The deploy's one step before ``inv deploy.prod``: a fresh runner knows no server's host key, and the
-deploy refuses a key it cannot verify; the secret holds the servers' known_hosts lines."""
-CI_SECRETS: tuple[str, ...] = (*PRODUCTION_SECRETS, KNOWN_HOSTS_SECRET)
+STAGING_KNOWN_HOSTS_SECRET = "STAGING_SSH_KNOWN_HOSTS"  # noqa: S105  # nosec B105 - a variable name
+KNOWN_HOSTS_LINE = known_hosts_line(KNOWN_HOSTS_SECRET)
+STAGING_KNOWN_HOSTS_LINE = known_hosts_line(STAGING_KNOWN_HOSTS_SECRET)
+BOTH_KNOWN_HOSTS_LINE = known_hosts_line(STAGING_KNOWN_HOSTS_SECRET, KNOWN_HOSTS_SECRET)
+HOST_KEY_LINES: tuple[str, ...] = (KNOWN_HOSTS_LINE, STAGING_KNOWN_HOSTS_LINE, BOTH_KNOWN_HOSTS_LINE)
+CI_SECRETS: tuple[str, ...] = (
+    *STAGING_SECRETS, STAGING_KNOWN_HOSTS_SECRET, *PRODUCTION_SECRETS, KNOWN_HOSTS_SECRET
+)  # fmt: skip
 """Every secret the generated pipelines read."""
+
+GATES: tuple[str, ...] = ("integration", "load")
+"""Every gate (``inv gate.<name>``); a project's ``[tool.shipflow.gates] required`` names those it runs."""
+IMAGE_ARCHIVE = "image.tar"
+"""The build job's image (``inv build --archive``), the one file every later job deploys."""
+REPORTS = "reports/"
+"""Where the gates write their reports (JUnit XML, Locust's HTML and JSON), kept as an artifact."""
+UPLOAD_ARTIFACT = "actions/upload-artifact@v7"
+DOWNLOAD_ARTIFACT = "actions/download-artifact@v7"
 
 FAST_GROUP = "unit"
 """The group of in-process tests: the one test job run on every supported Python."""
@@ -67,6 +91,20 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """Files a job hands to later jobs: ``name`` and ``path``; ``always`` keeps them when a step failed
+    (the gates' reports say why)."""
+
+    name: str
+    path: str
+    always: bool = False
+
+
+IMAGE = Artifact("image", IMAGE_ARCHIVE)
+GATE_REPORTS = Artifact("gate-reports", REPORTS, always=True)
+
+
+@dataclass(frozen=True)
 class Job:
     """A job: its bootstrap line, then its steps; ``needs`` are jobs that must pass first.
 
@@ -83,6 +121,10 @@ class Job:
     full_history: bool = False
     writes: bool = False
     matrix_groups: tuple[str, ...] = ()
+    environment: str | None = None  # the CI environment (its secrets, its approval rules)
+    secrets: tuple[str, ...] = ()  # given to every step of the job
+    uploads: tuple[Artifact, ...] = ()
+    downloads: tuple[tuple[str, Artifact], ...] = ()  # (the job that uploaded it, the artifact)
 
 
 LINT = Job("lint", INSTALL, (Step("ruff, format, bandit", "nox -s lint"),))
@@ -122,10 +164,68 @@ def ci_jobs(groups: Sequence[str] | None) -> tuple[Job, ...]:
     return (*checks, build)
 
 
-DEPLOY_PRODUCTION_STEPS: tuple[Step, ...] = (
-    Step("trust the servers' host keys", KNOWN_HOSTS_LINE, secrets=(KNOWN_HOSTS_SECRET,)),
-    Step("blue-green deploy to production", "inv deploy.prod --yes"),
+STAGING_HOST_KEYS = Step(
+    "trust staging's host keys", STAGING_KNOWN_HOSTS_LINE, secrets=(STAGING_KNOWN_HOSTS_SECRET,)
 )
+BOTH_HOST_KEYS = Step(
+    "trust staging's and production's host keys",
+    BOTH_KNOWN_HOSTS_LINE,
+    secrets=(STAGING_KNOWN_HOSTS_SECRET, KNOWN_HOSTS_SECRET),
+)
+PROMOTE = "inv deploy.promote --from staging --to production --yes --image-archive " + IMAGE_ARCHIVE
+GATE_STEPS = {
+    "integration": Step("integration tests against staging", "inv gate.integration --env staging"),
+    "load": Step("load test against staging", "inv gate.load --env staging"),
+}
+
+
+def delivery_jobs(groups: Sequence[str] | None, gates: Sequence[str] = GATES) -> tuple[Job, ...]:
+    """On main, after the tests: the image built once (an artifact), deployed to staging, the ``gates``
+    against staging (their reports an artifact; no job without gates), then, once a person approves (the
+    ``production`` environment's rule, or GitLab's manual job), that same image promoted to production."""
+    tests = suite_jobs(groups)
+    build = Job(
+        "build",
+        SETUP,
+        (Step("image of this commit, once", f"inv build --env production --archive {IMAGE_ARCHIVE}"),),
+        needs=tuple(job.name for job in tests),
+        full_history=True,
+        uploads=(IMAGE,),
+    )
+    staging = Job(
+        "deploy-staging",
+        SETUP,
+        (
+            STAGING_HOST_KEYS,
+            Step("blue-green deploy to staging", f"inv deploy.staging --yes --image-archive {IMAGE_ARCHIVE}"),
+        ),
+        needs=("build",),
+        full_history=True,  # the branch guard compares with the remote's history
+        environment="staging",
+        secrets=STAGING_SECRETS,
+        downloads=(("build", IMAGE),),
+    )
+    checked = Job(
+        "gates",
+        SETUP,
+        (STAGING_HOST_KEYS, *(GATE_STEPS[gate] for gate in gates)),
+        needs=("deploy-staging",),
+        environment="staging",
+        secrets=STAGING_SECRETS,
+        uploads=(GATE_REPORTS,),
+    )
+    promote = Job(
+        "promote-production",
+        SETUP,
+        (BOTH_HOST_KEYS, Step("the image staging proved, to production", PROMOTE)),
+        needs=("gates",) if gates else ("deploy-staging",),
+        full_history=True,
+        environment="production",
+        secrets=(*STAGING_SECRETS, *PRODUCTION_SECRETS),
+        downloads=(("build", IMAGE),),
+    )
+    return (*tests, build, staging, *((checked,) if gates else ()), promote)
+
 
 HEADER = (
     "# Generated by `inv ci.generate --provider {provider}` (shipflow.ci.workflows): do not edit by hand;\n"
@@ -170,7 +270,17 @@ def _github_steps(job: Job, python: str) -> list[dict[str, Any]]:
         {"uses": SETUP_PYTHON, "with": {"python-version": python}},
         {"name": "bootstrap", "run": job.bootstrap},
     ]
+    for _, artifact in job.downloads:
+        steps.append({"uses": DOWNLOAD_ARTIFACT, "with": {"name": artifact.name}})
     steps.extend(_github_step(step) for step in job.steps)
+    for artifact in job.uploads:
+        upload: dict[str, Any] = {
+            "uses": UPLOAD_ARTIFACT,
+            "with": {"name": artifact.name, "path": artifact.path},
+        }
+        if artifact.always:
+            upload = {"if": "always()", **upload}
+        steps.append(upload)
     return steps
 
 
@@ -189,6 +299,10 @@ def _github_job(job: Job, **extra: Any) -> dict[str, Any]:
         python = "${{ matrix.python }}"
     elif job.matrix_groups:
         body["strategy"] = {"fail-fast": False, "matrix": {"group": list(job.matrix_groups)}}
+    if job.environment:
+        body["environment"] = job.environment
+    if job.secrets:
+        body["env"] = _secret_env(job.secrets)
     body.update(extra)
     body["steps"] = _github_steps(job, python)
     return body
@@ -208,25 +322,19 @@ def github_ci(groups: Sequence[str] | None = None) -> dict[str, Any]:
     }
 
 
-def github_deploy_prod(groups: Sequence[str] | None = None) -> dict[str, Any]:
-    """``.github/workflows/deploy-prod.yml``: on push to main, the tests by group, then the production
-    deploy.
+def github_deploy_prod(groups: Sequence[str] | None = None, gates: Sequence[str] = GATES) -> dict[str, Any]:
+    """``.github/workflows/deploy-prod.yml``: on push to main, the tests by group, then the delivery:
+    build once -> staging -> gates -> approval -> the same image promoted to production.
 
-    The deploy job runs in the ``production`` environment, whose protection rules hold it for a
-    reviewer's approval; SSH settings come from that environment's secrets.
+    The staging jobs run in the ``staging`` environment and the promotion in ``production``, whose
+    protection rules hold it for a reviewer's approval; SSH settings come from each environment's secrets.
     """
-    tests = suite_jobs(groups)
-    needs = tuple(job.name for job in tests)
-    deploy = Job("deploy", SETUP, DEPLOY_PRODUCTION_STEPS, needs=needs, full_history=True)
     return {
         "name": "deploy-prod",
         "on": {"push": {"branches": ["main"]}},
         "concurrency": {"group": "deploy-production", "cancel-in-progress": False},
         "permissions": {},
-        "jobs": {
-            **{job.name: _github_job(job) for job in tests},
-            "deploy": _github_job(deploy, environment="production", env=_secret_env(PRODUCTION_SECRETS)),
-        },
+        "jobs": {job.name: _github_job(job) for job in delivery_jobs(groups, gates)},
     }
 
 
@@ -252,8 +360,11 @@ def github_docs() -> dict[str, Any]:
 
 # --- GitLab CI ------------------------------------------------------------------------------------
 
-GITLAB_STAGES: tuple[str, ...] = ("lint", "test", "build", "deploy")
+GITLAB_STAGES: tuple[str, ...] = ("lint", "test", "build", "staging", "gates", "production")
 _STAGE_OF_JOB = {"lint": "lint", "typecheck": "lint", "migrations": "test", "build": "build"}
+_DELIVERY_STAGE = {
+    "build": "build", "deploy-staging": "staging", "gates": "gates", "promote-production": "production"
+}  # fmt: skip
 """Every other job of the CI jobs is a test job (stage ``test``)."""
 _ON_MAIN = '$CI_COMMIT_BRANCH == "main"'
 _ON_MERGE_REQUEST = '$CI_PIPELINE_SOURCE == "merge_request_event"'
@@ -272,12 +383,24 @@ def _gitlab_job(job: Job, stage: str, **extra: Any) -> dict[str, Any]:
         body["before_script"] = [job.bootstrap]
     if job.full_history:
         body["variables"] = {"GIT_DEPTH": "0"}
+    if job.environment:
+        body["environment"] = {"name": job.environment}
+    if job.uploads:
+        (artifact,) = job.uploads
+        body["artifacts"] = {"paths": [artifact.path], "expire_in": "1 week"}
+        if artifact.always:
+            body["artifacts"]["when"] = "always"
+    if job.downloads:
+        body["needs"] = [
+            {"job": name, "artifacts": any(source == name for source, _ in job.downloads)}
+            for name in dict.fromkeys((*job.needs, *(source for source, _ in job.downloads)))
+        ]
     body.update(extra)
     body["script"] = [_for_provider(step, "gitlab").run for step in job.steps]
     return body
 
 
-def gitlab_ci(groups: Sequence[str] | None = None) -> dict[str, Any]:
+def gitlab_ci(groups: Sequence[str] | None = None, gates: Sequence[str] = GATES) -> dict[str, Any]:
     """``.gitlab-ci.yml``: stages lint -> test (the tests by group) -> build -> deploy.
 
     Merge requests and main run lint and test; main also builds, and the production deploy waits for
@@ -297,16 +420,17 @@ def gitlab_ci(groups: Sequence[str] | None = None) -> dict[str, Any]:
             ]
         },
     }
-    for job in ci_jobs(groups):
-        extra: dict[str, Any] = {"rules": [{"if": _ON_MAIN}]} if job.name == "build" else {}
-        document[job.name] = _gitlab_job(job, _STAGE_OF_JOB.get(job.name, "test"), **extra)
-    production = Job("deploy-production", SETUP, DEPLOY_PRODUCTION_STEPS, needs=("build",), full_history=True)
-    document["deploy-production"] = _gitlab_job(
-        production,
-        "deploy",
-        environment={"name": "production"},
-        rules=[{"if": _ON_MAIN, "when": "manual"}],
-    )
+    checks = ci_jobs(groups)
+    for job in checks:
+        if job.name != "build":
+            document[job.name] = _gitlab_job(job, _STAGE_OF_JOB.get(job.name, "test"))
+    for job in delivery_jobs(groups, gates):
+        if job.name in document:  # a test job, already there
+            continue
+        if job.name == "build":  # on main, after every check
+            job = replace(job, needs=tuple(check.name for check in checks if check.name != "build"))
+        when = {"when": "manual"} if job.name == "promote-production" else {}
+        document[job.name] = _gitlab_job(job, _DELIVERY_STAGE[job.name], rules=[{"if": _ON_MAIN, **when}])
     return document
 
 
@@ -327,32 +451,38 @@ def dump_yaml(document: dict[str, Any]) -> str:
     return text
 
 
-def ci_files(provider: str, groups: Sequence[str] | None = None) -> dict[str, str]:
+def ci_files(
+    provider: str, groups: Sequence[str] | None = None, gates: Sequence[str] = GATES
+) -> dict[str, str]:
     """The files ``inv ci.generate --provider PROVIDER`` writes: path (relative to the root) -> text.
-    ``groups``: the test groups ``tests_config.yaml`` enables, in its order (None: no groups file)."""
+    ``groups``: the test groups ``tests_config.yaml`` enables, in its order (None: no groups file);
+    ``gates``: those run against staging before the promotion to production."""
     if provider == "github":
-        secrets = ", ".join(CI_SECRETS)
+        staging = ", ".join((*STAGING_SECRETS, STAGING_KNOWN_HOSTS_SECRET))
+        production = ", ".join((*PRODUCTION_SECRETS, KNOWN_HOSTS_SECRET))
         deploy_note = (
-            "# Needs a `production` environment (Settings -> Environments) with required reviewers, so each\n"
-            f"# deploy waits for approval, and these secrets in it: {secrets}.\n"
-            f"# {KNOWN_HOSTS_SECRET} holds the servers' known_hosts lines: the deploy job writes them to\n"
-            "# ~/.ssh/known_hosts first, since shipflow refuses a host key it cannot verify.\n"
+            "# Needs two environments (Settings -> Environments): `staging`, with these secrets: "
+            f"{staging};\n# and `production`, with required reviewers (so each promotion waits for "
+            f"approval) and these secrets: {staging}, {production}.\n"
+            f"# {STAGING_KNOWN_HOSTS_SECRET} and {KNOWN_HOSTS_SECRET} hold the servers' known_hosts lines: "
+            "the jobs write them to\n# ~/.ssh/known_hosts first, since shipflow refuses a host key it cannot "
+            "verify.\n"
         )
         return {
             ".github/workflows/ci.yml": _header("github") + dump_yaml(github_ci(groups)),
             ".github/workflows/deploy-prod.yml": _header("github", deploy_note)
-            + dump_yaml(github_deploy_prod(groups)),
+            + dump_yaml(github_deploy_prod(groups, gates)),
             ".github/workflows/docs.yml": _header("github") + dump_yaml(github_docs()),
         }
     if provider == "gitlab":
         secrets = ", ".join(CI_SECRETS)
         note = (
             f"# Set {secrets} as protected CI/CD variables (Settings -> CI/CD -> Variables),\n"
-            "# masked where GitLab can mask them (not multi-line values: PROD_SSH_KEY, PROD_ENV_FILE,\n"
-            "# PROD_SSH_KNOWN_HOSTS), never in this file.\n"
-            "# deploy-production runs only when started by hand on main.\n"
+            "# masked where GitLab can mask them (not multi-line values: *_SSH_KEY, *_ENV_FILE,\n"
+            "# *_SSH_KNOWN_HOSTS), never in this file; the staging ones for the `staging` environment.\n"
+            "# promote-production runs only when started by hand on main, after the gates passed.\n"
         )
-        return {".gitlab-ci.yml": _header("gitlab", note) + dump_yaml(gitlab_ci(groups))}
+        return {".gitlab-ci.yml": _header("gitlab", note) + dump_yaml(gitlab_ci(groups, gates))}
     raise ValueError(f"unknown CI provider {provider!r}; known: {', '.join(PROVIDERS)}")
 
 

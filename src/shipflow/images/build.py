@@ -281,6 +281,25 @@ def built_line(result: BuildResult, environment: str) -> str:
     )
 
 
+def save_archive(reference: str, path: Path) -> str:
+    """Write the image ``reference`` (with its tag) to ``path`` as ``docker save -o`` does, through a
+    partial file renamed into place, so a failed save leaves no archive; the line saying what was written."""
+    import docker
+
+    client = connect_docker()
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as archive:
+            for chunk in client.api.get_image(reference, chunk_size=1024 * 1024):
+                archive.write(chunk)
+        partial.replace(path)
+    except (OSError, docker.errors.DockerException) as error:
+        partial.unlink(missing_ok=True)
+        raise BuildError(f"cannot save {reference} to {path}: {error}") from None
+    size = megabytes(path.stat().st_size)
+    return f"saved {reference} to {path} ({size}): deploy it with --image-archive {path}"
+
+
 def build_base(project: Project, output: BuildOutput | None = None) -> str:
     """Build the project's base image when it is built here and missing; the line saying what happened."""
     base = build_settings(project).base

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
@@ -29,9 +30,17 @@ VERBOSE_HELP = (
         "allow_dirty": "build uncommitted changes to tracked files even where [tool.shipflow.build] "
         "clean_tree forbids it; the image is tagged <sha>-dirty",
         "verbose": VERBOSE_HELP,
+        "archive": "also write the image to FILE as `docker save -o` does, for another machine's "
+        "`--image-archive` (CI: build once, deploy that file everywhere)",
     },
 )
-def build_image(c: Context, env: str | None = None, allow_dirty: bool = False, verbose: bool = False) -> None:
+def build_image(
+    c: Context,
+    env: str | None = None,
+    allow_dirty: bool = False,
+    verbose: bool = False,
+    archive: str | None = None,
+) -> None:
     """Build the image of the current commit from a clean `git archive` export, with the docker SDK.
 
     Tags <image>:<full sha> and <image>:latest (and <image>:vX.Y.Z when HEAD carries a release tag);
@@ -42,7 +51,7 @@ def build_image(c: Context, env: str | None = None, allow_dirty: bool = False, v
     whole output with --verbose. Settings: [tool.shipflow.build] in pyproject.toml.
     """
     from shipflow.env.names import resolve_environment
-    from shipflow.images.build import build_head, built_line
+    from shipflow.images.build import build_head, built_line, save_archive
     from shipflow.project import load_project
 
     with exit_codes("build"):
@@ -51,6 +60,8 @@ def build_image(c: Context, env: str | None = None, allow_dirty: bool = False, v
         output = task_output(verbose)
         result = build_head(project, environment, allow_dirty=allow_dirty, output=output)
         output.line(built_line(result, environment))
+        if archive is not None:
+            output.line(save_archive(result.tags[0], Path(archive)))
 
 
 @task(help={"verbose": "show debootstrap's whole output; by default only when it fails"})
