@@ -131,6 +131,7 @@ def test_an_image_goes_to_production_only_once_its_gates_passed_against_it(
     refused = local.shipflow("deploy.promote", "--from", "local", "--to", "local-prod", "--yes")
 
     assert refused.returncode == 2, refused.stdout + refused.stderr
+    print(refused.stdout + refused.stderr)  # for a person reading the test's output (-s)
     assert "gate integration: no passing record for image" in refused.stderr
     assert "run `inv gate.load --env local`" in refused.stderr
     assert live_image(local, "production") is None  # nothing deployed there
@@ -150,6 +151,7 @@ def test_an_image_goes_to_production_only_once_its_gates_passed_against_it(
 
     out = promoted.stdout + promoted.stderr
     assert promoted.returncode == 0, out
+    print(out)
     assert f"promoting image {proven[7:19]} from local to production:" in out
     assert "gate load: passed" in out and "step " not in out  # nothing was built
     assert live_image(local, "production") == proven  # exactly the image the gates ran against
