@@ -27,6 +27,11 @@ PARSE_ERRORS: list[tuple[str, ...]] = [
     ("deploy.maintenance", "--env", "local", "maybe"),
     ("deploy.maintenance", "--env", "local", "on", "--retry-after", "0"),
     ("deploy.maintenance", "--env", "local", "off", "--message", "bye"),
+    ("deploy.promote", "--from"),
+    ("deploy.promote", "--wait", "soon"),
+    ("deploy.promote", "--parallel", "0"),
+    ("gate.load", "--env"),
+    ("build", "--archive"),
 ]
 
 
