@@ -474,7 +474,7 @@ def _locked(
         detail = str(error) or type(error).__name__
         d.best_effort(
             "record the failure in the audit log",
-            lambda: _record(d, action, "failed", started, state, None, record, detail=detail),
+            lambda: _append_audit(d, _audit_entry(d, action, "failed", started, state, None, record, detail)),
         )
         d.best_effort(f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
         raise
@@ -509,19 +509,8 @@ def _unlock(d: Deployment, lock_file: str) -> None:
         lock.release(d.host, lock_file, d.actor)
 
 
-def _record(
-    d: Deployment,
-    action: str,
-    result: str,
-    started: float,
-    state: HostState | None,
-    outcome: Outcome | None,
-    record: RunRecord,
-    *,
-    detail: str = "",
-) -> None:
+def _append_audit(d: Deployment, entry: audit.AuditRecord) -> None:
     if not d.host.rehearses:
-        entry = _audit_entry(d, action, result, started, state, outcome, record, detail=detail)
         audit.append(d.host, commands.audit_log_path(d.target), entry)
 
 
@@ -533,7 +522,6 @@ def _audit_entry(
     state: HostState | None,
     outcome: Outcome | None,
     record: RunRecord,
-    *,
     detail: str = "",
 ) -> audit.AuditRecord:
     active = state.active_state if state else None
