@@ -9,11 +9,11 @@ verdict is pytest's exit code.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shipflow.errors import BadInput
+from shipflow.gates.child import run_streaming
 from shipflow.gates.outcome import GateOutcome, utc_now
 
 if TYPE_CHECKING:
@@ -108,27 +108,6 @@ def pytest_argv(python: str, junit_xml: str, paths: Sequence[str], extra: Sequen
     ]  # fmt: skip
 
 
-def run_masked(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], on_line: Callable[[str], None]
-) -> int:
-    """Run ``argv``, every line of its output (stdout and stderr, in order) passed to ``on_line``; its
-    exit code."""
-    with subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
-    ) as child:
-        assert child.stdout is not None  # noqa: S101  # nosec B101 - stdout=PIPE gives one
-        for line in child.stdout:
-            on_line(line.rstrip("\n"))
-        return child.wait()
-
-
 def run_integration_gate(
     target: GateTarget,
     *,
@@ -149,7 +128,7 @@ def run_integration_gate(
     (target.root / junit).unlink(missing_ok=True)
     on_line(f"gate.integration: the '{GROUP}' tests against {target.environment} at {target.url}")
     started = utc_now()
-    code = run_masked(
+    code = run_streaming(
         pytest_argv(sys.executable, junit, paths, extra),
         cwd=target.root,
         env={**environ, BASE_URL_VARIABLE: target.url},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,32 +142,23 @@ def run_locust(
     """Run Locust and return its wall time. Its output goes to the log file; the stats table it prints every
     2 seconds becomes a progress line every :data:`PROGRESS_EVERY` seconds. The log's last lines are shown
     only when Locust fails."""
+    from shipflow.gates.child import run_streaming
     from shipflow.gates.locust_report import progress_of
 
     started = time.monotonic()
     shown_at = started
-    with (
-        (root / reports.log).open("w", encoding="utf-8") as log,
-        subprocess.Popen(
-            argv,
-            cwd=root,
-            env=dict(environ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-        ) as child,
-    ):
-        assert child.stdout is not None  # noqa: S101  # nosec B101 - stdout=PIPE gives one
-        for text in child.stdout:
-            log.write(text)
-            progress = progress_of(text)
-            now = time.monotonic()
-            if progress is not None and now - shown_at >= PROGRESS_EVERY:
-                on_line(progress_line(now - started, progress))
-                shown_at = now
-        code = child.wait()
+
+    def seen(text: str) -> None:
+        nonlocal shown_at
+        log.write(text + "\n")
+        progress = progress_of(text)
+        now = time.monotonic()
+        if progress is not None and now - shown_at >= PROGRESS_EVERY:
+            on_line(progress_line(now - started, progress))
+            shown_at = now
+
+    with (root / reports.log).open("w", encoding="utf-8") as log:
+        code = run_streaming(argv, cwd=root, env=environ, on_line=seen)
     wall = time.monotonic() - started
     if code != 0:
         raise LoadRunFailed(
