@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from shipflow.errors import BadInput
 from shipflow.gates.child import run_streaming
 from shipflow.gates.outcome import GateOutcome, utc_now
+from shipflow.testing.plugin import BASE_URL_VARIABLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 GATE = "integration"
 GROUP = "integration"
-BASE_URL_VARIABLE = "SHIPFLOW_BASE_URL"
 REPORTS = "reports"
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from shipflow.gates.integration import BASE_URL_VARIABLE
 from shipflow.testing.groups import (
     CONFIG_FILE,
     ENV_VAR,
@@ -45,6 +44,8 @@ from shipflow.testing.services import (
 )
 
 NEEDS = "needs"
+BASE_URL_VARIABLE = "SHIPFLOW_BASE_URL"
+"""Where an integration test finds the deployed public URL (``inv gate.integration`` sets it)."""
 GROUPS_KEY = pytest.StashKey[GroupsConfig]()
 SERVICES_KEY = pytest.StashKey[dict[str, ServiceStatus]]()
 ITEM_GROUPS_KEY = pytest.StashKey[tuple[Group, ...]]()
