@@ -242,7 +242,7 @@ def test_dry_run_prints_the_remote_plan_with_secrets_masked_and_changes_nothing(
     assert done.returncode == 0, done.stdout + done.stderr
     host = f"root@127.0.0.1:{project.sshd.port}"
     assert f"would send {REPOSITORY}:" in done.stdout
-    assert f"without the layers {host} holds, into `sh -c 'gunzip | docker load'` there" in done.stdout
+    assert f"without the layers {host} holds, into `gunzip | docker load` there" in done.stdout
     assert f"would write {host}:{project.app_dir}/.shipflow/env/blue.env (mode 0600" in done.stdout
     assert "(mode 0600, " in done.stdout and "SECRET_KEY" in done.stdout
     assert f"would run on {host}: docker run --detach" in done.stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import bluegreen, transfer
+from shipflow.deploy import bluegreen, commands, transfer
 from shipflow.deploy.rollout import RolloutRequest, deploy_one, plan_rollout, run_rollout
 from shipflow.errors import BadInput, Refused
 from shipflow.gates.records import live_image_ids, missing_gates, read_records
@@ -147,6 +147,8 @@ def promote(
         destination.line(f"!!! WARNING: --force: promoting although {reason}")
     reference, archive = local_reference(destination.here, proven, archive)
     if destination.target.is_local:
+        if archive is not None:  # this machine's engine is the destination's: load the archive into it
+            destination.here.run(commands.load_image_archive(str(archive))).check(destination.here.name)
         image = transfer.engine_image(destination.here, reference or proven.image_id)
         delivery = bluegreen.Delivery(image, forced=forced, promoted_from=proven.environment)
         deploy_one(destination.first, image.release, delivery)
