@@ -15,11 +15,12 @@ import json
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, nat, responder
+from shipflow.deploy import commands, nat, responder, traffic_log
 from shipflow.deploy.commands import Release
 from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
@@ -91,6 +92,8 @@ class ScriptedHost:
     logs: dict[str, list[str]] = field(default_factory=dict)  # container -> its `--timestamps` lines
     one_off_result: CommandResult | None = None  # what a `docker run --rm` one-off prints and exits with
     attached: list[tuple[str, ...]] = field(default_factory=list)  # commands run on the user's terminal
+    failing: set[str] = field(default_factory=set)  # images whose every path but /health answers 500
+    interrupt_at: tuple[str, ...] | None = None  # the first words of a command at which Ctrl-C comes (once)
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -166,6 +169,9 @@ class ScriptedHost:
     # --- the simulation -------------------------------------------------------------------------
 
     def _alive(self, argv: tuple[str, ...]) -> None:
+        if self.interrupt_at is not None and argv[: len(self.interrupt_at)] == self.interrupt_at:
+            self.interrupt_at = None
+            raise KeyboardInterrupt
         if self.dead:
             raise Killed(f"the process was already dead before {argv}")
         if self.kill_at is not None and argv[: len(self.kill_at)] == self.kill_at:
@@ -218,8 +224,12 @@ class ScriptedHost:
             return self._docker(argv[6:])
         if argv[:3] == ("sh", "-c", 'exec "$@" 2>&1') and argv[4:6] == ("docker", "logs"):
             return self._logs(argv)
+        if argv[0] == "curl" and argv[-2] == commands.timed_probe("", 1)[-2]:
+            return self._timed_curl(argv[-1])
         if argv[0] == "curl":
             return self._curl(argv)
+        if argv[0] in ("stat", "tail", "date"):
+            return self._traffic_log(argv)
         target = self.target
         path = argv[-1]
         if argv == tuple(commands.make_folders(*argv[2:])):
@@ -395,6 +405,45 @@ class ScriptedHost:
         if not running or running[0].image in self.unhealthy:
             return 0, "\n000"
         return 0, "ok\n200"
+
+    def _timed_curl(self, url: str) -> tuple[int, str]:
+        """A bake's probe: ``<status> <seconds>``; through the front it is also a line of the traffic log,
+        as nginx would write it (with the release header of the image that answered)."""
+        front = url.startswith(self.target.public_url)
+        if front:
+            port = self.routed_port()
+            path = url[len(self.target.public_url) :] or "/"
+        else:
+            found = re.match(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
+            assert found is not None, url
+            port, path = int(found.group(1)), found.group(2)
+        running = [c for c in self.containers.values() if c.port == port and c.running]
+        if not running:
+            status, release = (502 if front else 0), "-"
+        else:
+            image = running[0].image
+            status = 500 if image in self.failing and path != "/health" else 200
+            release = running[0].labels.get("shipflow.sha", "-")
+        if front:
+            line = f"{time.time():.3f}\t{status}\t0.004\t{release}\n"
+            log = traffic_log.log_path(self.target)
+            self.files[log] = self.files.get(log, b"") + line.encode()
+        return 0, f"{status:03d} 0.004"
+
+    def _traffic_log(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        if argv == tuple(traffic_log.clock()):
+            return 0, f"{time.time():.6f}\n"
+        path = argv[-1]
+        content = self.files.get(path)
+        if content is None:
+            return 1, ""
+        if argv == tuple(traffic_log.size(path)):
+            return 0, f"{len(content)}\n"
+        if argv == tuple(traffic_log.read_end(path)):
+            return 0, content[-traffic_log.BASELINE_BYTES :].decode()
+        offset = int(argv[2].lstrip("+")) - 1
+        assert argv == tuple(traffic_log.read_from(path, offset)), argv
+        return 0, content[offset:].decode()
 
     def _through_the_page(self, url: str, nginx_to: int | None) -> tuple[int, str]:
         """The front answered by the maintenance page: 503, but the health path from the slot behind it."""

@@ -255,8 +255,10 @@ def production_toml(
     top_level: str = "",
     switch_port: int | None = None,
     switch: str | None = None,
+    bake: str = "seconds = 0",
 ) -> str:
-    """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE."""
+    """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE; ``bake`` is
+    its ``[bake]`` table (no bake window unless a test is about it: production would bake 30 s)."""
     quoted_hosts = ", ".join(f'"{host}"' for host in hosts)
     nginx = ", ".join(f'"{arg}"' for arg in nginx_argv)
     return f"""\
@@ -265,6 +267,9 @@ container_port = 8000
 {top_level}
 [health]
 deploy_timeout = {deploy_timeout}
+
+[bake]
+{bake}
 
 [targets.production]
 environment = "production"

@@ -53,6 +53,7 @@ def status_lines(report: StatusReport) -> list[str]:
             f"health {health:<9} {when}".rstrip()
         )
     lines.extend(_switch_lines(report.switch, report.environment))
+    lines.extend(_bake_lines(report.bake, report.environment))
     if report.lock:
         lines.append(f"lock: {report.lock['holder']}{' (stale)' if report.lock['stale'] else ''}")
     else:
@@ -62,6 +63,22 @@ def status_lines(report: StatusReport) -> list[str]:
         release = f"{entry['version']} ({_sha(entry['sha'])})"
         lines.append(f"  {entry['at']}  {entry['action']:<8} {release} by {entry['by']}")
     return lines
+
+
+def _bake_lines(baking: dict[str, object] | None, environment: str) -> list[str]:
+    if not baking:
+        return []
+    sha = _sha(str(baking.get("sha") or "") or None)
+    if baking.get("state") == "in progress":
+        return [
+            f"bake: {sha} in {baking.get('slot')} since {baking.get('since')} (window "
+            f"{baking.get('window_s')} s); {baking.get('old_slot')} keeps running until it passes"
+        ]
+    return [
+        f"bake: interrupted: a deploy was killed while {sha} baked in {baking.get('slot')}; "
+        f"`inv deploy.repair --env {environment}` or the next deploy puts traffic back on "
+        f"{baking.get('old_slot')}"
+    ]
 
 
 def _switch_lines(switch: dict[str, object] | None, environment: str) -> list[str]:

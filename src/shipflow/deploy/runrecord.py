@@ -35,6 +35,7 @@ class RunRecord:
     forced: tuple[str, ...] = ()
     maintenance: bool = False  # the page was up during the run (and stayed up)
     promoted_from: str | None = None  # the environment whose gates proved the image
+    bake: dict[str, Any] | None = None  # the bake window's figures and verdict
 
     def image_brought(self, image_id: str, result: TransferResult) -> None:
         self.image_id = image_id
@@ -70,4 +71,6 @@ class RunRecord:
             extra["maintenance"] = "on"
         if self.promoted_from is not None:
             extra["promoted_from"] = self.promoted_from
+        if self.bake is not None:
+            extra["bake"] = self.bake
         return extra

@@ -163,7 +163,7 @@ def front_ready(host: Host, settings: DeploySettings, target: TargetSettings, st
     """Whether nginx already routes through the switch's port (and, locally, runs); always for reload."""
     if state.kind != "nat":
         return True
-    text = proxy.upstream_text(settings, target.switch_port).encode()
+    text = proxy.upstream_text(settings, target, target.switch_port).encode()
     routed = host.read_file(target.upstream_path) == text
     return routed and (not target.is_local or proxy.master_pid(host, target) is not None)
 
@@ -174,7 +174,7 @@ def prepare(
     """Before a candidate's health gate (so that none of it counts in the cutover): make nginx route
     through the switch's port, the rule first sending that port to the slot serving now so that clients
     see no change. Called when :func:`front_ready` is False: once per host, or to start the local nginx."""
-    text = proxy.upstream_text(settings, target.switch_port).encode()
+    text = proxy.upstream_text(settings, target, target.switch_port).encode()
     previous = host.read_file(target.upstream_path)
     if state.maintenance is not None:
         _apply(host, state, page_rules(settings, target))
@@ -291,7 +291,7 @@ def to_page(host: Host, settings: DeploySettings, target: TargetSettings, state:
     if state.kind == "nat":
         _apply(host, state, page_rules(settings, target))
         return Switched("nat", None, None, None, ())
-    text = proxy.upstream_text(settings, target.maintenance_port).encode()
+    text = proxy.upstream_text(settings, target, target.maintenance_port).encode()
     done = proxy.write_upstream(host, settings, target, text, host.read_file(target.upstream_path))
     return Switched("reload", None, None, done.previous_text, done.old_workers)
 

@@ -1,0 +1,113 @@
+"""The bake window for real: the example service in docker behind shipflow's nginx, under keep-alive load,
+with releases made bad by its test knobs (``FAIL_RATIO``, ``EXTRA_LATENCY_MS``) while their /health stays
+200."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from deploy_support import (
+    DeployProject,
+    ServiceRelease,
+    base_image,
+    build_release,
+    build_variant,
+    make_project,
+)
+
+from shipflow.testing.loadgen import NO_ANSWER, LoadGenerator, missing_writes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.needs("docker", "nginx")]
+
+REPOSITORY = f"shipflow-bake-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="module")
+def releases() -> Iterator[dict[str, ServiceRelease]]:
+    base = base_image()
+    v1 = build_release(REPOSITORY, "v1", base)
+    v2 = build_release(REPOSITORY, "v2", base)
+    built = {
+        "v1": v1,
+        "v2": v2,
+        "failing": build_variant(REPOSITORY, v2, "failing", {"FAIL_RATIO": "0.2"}),
+        "slow": build_variant(REPOSITORY, v2, "slow", {"EXTRA_LATENCY_MS": "500"}),
+    }
+    yield built
+    subprocess.run(
+        ["docker", "rmi", "--force", *(r.image for r in built.values())], capture_output=True, check=False
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[DeployProject]:
+    made = make_project(tmp_path, REPOSITORY, deploy_timeout=20.0, bake="max_p95_ms = 300")
+    yield made
+    made.tear_down()
+
+
+def last_record(project: DeployProject) -> dict[str, object]:
+    lines = project.shipflow("deploy.audit", "--env", "local", "--json").stdout.splitlines()
+    record: dict[str, object] = json.loads(lines[-1])
+    return record
+
+
+def test_a_release_failing_a_fifth_of_its_requests_is_reverted_under_load_then_a_good_one_goes_live(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    v1, v2, failing = releases["v1"], releases["v2"], releases["failing"]
+    assert project.deploy(v1).returncode == 0
+    with LoadGenerator(
+        f"{project.proxy_url}/", workers=2, keepalive_workers=4, write_share=0.2, max_seconds=120
+    ) as load:
+        time.sleep(0.5)
+        started = time.monotonic()
+        reverted = project.deploy(failing, "--bake", "20")
+        took = time.monotonic() - started
+        time.sleep(0.5)
+
+    print(reverted.stdout, reverted.stderr)
+    assert reverted.returncode == 1, reverted.stdout + reverted.stderr
+    assert "bake" in reverted.stdout and "5xx ratio" in reverted.stderr + reverted.stdout
+    assert took < 20, reverted.stdout
+    assert project.served_sha() == v1.sha
+    record = last_record(project)
+    assert record["result"] == "reverted" and record["to_sha"] is None
+    baked = record["extra"]["bake"]  # type: ignore[index]
+    assert 0.05 < baked["new"]["error_ratio"] < 0.5 and baked["reverted_after_s"] < 5
+    result = load.result
+    assert NO_ANSWER not in result.failed_by, result.failures  # the switches cost nothing
+    assert set(result.failed_by) <= {failing.sha}, result.failed_by  # only the bad release's own 500s
+    assert result.served_by[failing.sha] and result.served_by[v1.sha]
+    assert missing_writes(f"{project.proxy_url}/", result.acknowledged_writes) == []
+
+    good = project.deploy(v2, "--bake", "3")
+
+    print(good.stdout)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "  bake  3s  new: 0.0% 5xx" in good.stdout
+    assert project.served_sha() == v2.sha
+    running = {name for name, (up, _) in project.containers().items() if up}
+    assert running == {f"{project.app}-local-green"}
+
+
+def test_a_release_adding_half_a_second_breaches_the_p95_limit(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    assert project.deploy(releases["v1"]).returncode == 0
+    with LoadGenerator(f"{project.proxy_url}/", workers=0, keepalive_workers=4, max_seconds=60) as load:
+        time.sleep(0.3)
+        reverted = project.deploy(releases["slow"], "--bake", "15")
+
+    print(reverted.stdout, reverted.stderr)
+    assert reverted.returncode == 1, reverted.stdout + reverted.stderr
+    assert "p95" in reverted.stderr and "> 300 ms" in reverted.stderr
+    assert project.served_sha() == releases["v1"].sha
+    assert last_record(project)["result"] == "reverted"
+    assert load.result.failed == 0, load.result.failures
