@@ -72,7 +72,6 @@ def test_a_release_failing_a_fifth_of_its_requests_is_reverted_under_load_then_a
         took = time.monotonic() - started
         time.sleep(0.5)
 
-    print(reverted.stdout, reverted.stderr)
     assert reverted.returncode == 1, reverted.stdout + reverted.stderr
     assert "bake" in reverted.stdout and "5xx ratio" in reverted.stderr + reverted.stdout
     assert took < 20, reverted.stdout
@@ -89,7 +88,6 @@ def test_a_release_failing_a_fifth_of_its_requests_is_reverted_under_load_then_a
 
     good = project.deploy(v2, "--bake", "3")
 
-    print(good.stdout)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "  bake  3s  new: 0.0% 5xx" in good.stdout
     assert project.served_sha() == v2.sha
@@ -105,7 +103,6 @@ def test_a_release_adding_half_a_second_breaches_the_p95_limit(
         time.sleep(0.3)
         reverted = project.deploy(releases["slow"], "--bake", "15")
 
-    print(reverted.stdout, reverted.stderr)
     assert reverted.returncode == 1, reverted.stdout + reverted.stderr
     assert "p95" in reverted.stderr and "> 300 ms" in reverted.stderr
     assert project.served_sha() == releases["v1"].sha
