@@ -87,6 +87,7 @@ class ScriptedHost:
     dead: bool = False
     nat_permitted: bool = True  # the deploying user may change the NAT table (root)
     nat_rules: dict[str, int] = field(default_factory=dict)  # the kernel's chains: name -> DNAT port
+    weighted: dict[str, tuple[int, int]] = field(default_factory=dict)  # chain -> a canary's (port, percent)
     open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
     slow_stops: bool = False  # a stop left in the background is still going on
     logs: dict[str, list[str]] = field(default_factory=dict)  # container -> its `--timestamps` lines
@@ -312,17 +313,26 @@ class ScriptedHost:
             port = self.nat_rules.get(argv[-1])
             if port is None:
                 return 1, ""
-            return 0, f"ip daddr 127.0.0.1 tcp dport {self.target.switch_port} dnat to 127.0.0.1:{port}\n"
+            match = f"ip daddr 127.0.0.1 tcp dport {self.target.switch_port}"
+            canary = self.weighted.get(argv[-1])
+            first = f"{match} {nat.WEIGHTED} < {canary[1]} dnat to 127.0.0.1:{canary[0]}\n" if canary else ""
+            return 0, f"{first}{match} dnat to 127.0.0.1:{port}\n"
         assert argv == tuple(nat.apply(())), argv
         text = (stdin or b"").decode()
         chain = re.search(r"chain ip shipflow (\S+)", text)
         assert chain is not None, text
         if f"delete chain ip shipflow {chain.group(1)}" in text:
             self.nat_rules.pop(chain.group(1), None)
+        elif nat.WEIGHTED in text:  # a canary step: the share to the new slot, the rest to the old one
+            found = re.search(rf"{nat.WEIGHTED} < (\d+) dnat to 127\.0\.0\.1:(\d+)", text)
+            assert found is not None, text
+            self.weighted[chain.group(1)] = (int(found.group(2)), int(found.group(1)))
+            self.nat_rules[chain.group(1)] = int(re.findall(r"dnat to 127\.0\.0\.1:(\d+)", text)[-1])
         else:
             port = nat.routed_port(text, self.target.switch_port)
             assert port is not None, text
             self.nat_rules[chain.group(1)] = port
+            self.weighted.pop(chain.group(1), None)
         return 0, ""
 
     def _docker(self, argv: tuple[str, ...]) -> tuple[int, str]:

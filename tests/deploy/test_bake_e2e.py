@@ -47,7 +47,8 @@ def releases() -> Iterator[dict[str, ServiceRelease]]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[DeployProject]:
-    made = make_project(tmp_path, REPOSITORY, deploy_timeout=20.0, bake="max_p95_ms = 300")
+    watched = "max_p95_ms = 300\n\n[canary]\nstep_seconds = 4"
+    made = make_project(tmp_path, REPOSITORY, deploy_timeout=20.0, bake=watched)
     yield made
     made.tear_down()
 
@@ -108,3 +109,34 @@ def test_a_release_adding_half_a_second_breaches_the_p95_limit(
     assert project.served_sha() == releases["v1"].sha
     assert last_record(project)["result"] == "reverted"
     assert load.result.failed == 0, load.result.failures
+
+
+def test_a_failing_release_is_reverted_at_the_10_percent_step_and_a_good_one_goes_through_every_step(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    v1, v2, failing = releases["v1"], releases["v2"], releases["failing"]
+    assert project.deploy(v1).returncode == 0
+    with LoadGenerator(
+        f"{project.proxy_url}/", workers=2, keepalive_workers=4, write_share=0.2, max_seconds=120
+    ) as load:
+        time.sleep(0.5)
+        reverted = project.deploy(failing, "--canary", "10,50")
+        time.sleep(0.5)
+
+    assert reverted.returncode == 1, reverted.stdout + reverted.stderr
+    assert "canary 10%: release" in reverted.stderr and "50%" not in reverted.stdout
+    assert project.served_sha() == v1.sha
+    steps = last_record(project)["extra"]["canary"]  # type: ignore[index]
+    assert [step["percent"] for step in steps] == [10] and steps[0]["breach"].startswith("5xx ratio")
+    assert 0 < steps[0]["new"]["requests"] < steps[0]["old"]["requests"]  # the new release had a share
+    result = load.result
+    assert NO_ANSWER not in result.failed_by, result.failures
+    assert set(result.failed_by) <= {failing.sha}, result.failed_by
+
+    good = project.deploy(v2, "--canary", "10,50", "--bake", "2")
+
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "canary 10%  4s  new:" in good.stdout and "canary 50%  4s  new:" in good.stdout
+    assert project.served_sha() == v2.sha
+    running = {name for name, (up, _) in project.containers().items() if up}
+    assert running == {f"{project.app}-local-green"}

@@ -10,6 +10,7 @@ back before anyone has to notice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from shipflow.deploy import traffic_log
@@ -46,6 +47,33 @@ def window_flag(value: str | None) -> float | None:
             f"--bake takes whole seconds from 0 to {MAX_WINDOW_SECONDS}, e.g. --bake 30; got {value!r}"
         )
     return float(text)
+
+
+class BadCanaryFlag(BadInput):
+    """``--canary`` was not a list of increasing percentages from 1 to 99."""
+
+
+MAX_CANARY_STEPS = 10
+
+
+def canary_flag(value: str | None) -> tuple[int, ...]:
+    """``--canary 10,50`` as the shares of traffic each step sends to the new release (then 100 %); none
+    when not given; :class:`BadCanaryFlag` for anything but increasing whole percentages from 1 to 99."""
+    if value is None:
+        return ()
+    parts = [part.strip() for part in str(value).split(",")]
+    steps = tuple(int(part) for part in parts if part.isdigit())
+    if (
+        len(steps) != len(parts)
+        or not 0 < len(steps) <= MAX_CANARY_STEPS
+        or not all(0 < step < 100 for step in steps)
+        or any(later <= earlier for earlier, later in pairwise(steps))
+    ):
+        raise BadCanaryFlag(
+            f"--canary takes increasing percentages from 1 to 99 (at most {MAX_CANARY_STEPS}), e.g. "
+            f"--canary 10,50; got {value!r}"
+        )
+    return steps
 
 
 @dataclass(frozen=True)
@@ -139,17 +167,20 @@ def judge(new: Figures, within: Limits, min_requests: int, health_failures: int)
 
 
 def attribute(
-    entries: Iterable[Entry], new_sha: str, switched_at: float
+    entries: Iterable[Entry], new_sha: str, switched_at: float | None
 ) -> tuple[list[Sample], list[Sample]]:
     """The requests of the new release and of the old one, from the log after a switch at ``switched_at``
     (the host's clock): by the release header where a request has one, else by when it ended (after
-    :data:`SETTLE_SECONDS`: the new release; before the switch: the old one)."""
+    :data:`SETTLE_SECONDS`: the new release; before the switch: the old one). ``switched_at`` None: both
+    releases take traffic (a canary step), so a request without the header is nobody's."""
     new: list[Sample] = []
     old: list[Sample] = []
     for entry in entries:
         sample = Sample(entry.status, entry.ms)
         if entry.release is not None:
             (new if traffic_log.same_release(entry.release, new_sha) else old).append(sample)
+        elif switched_at is None:
+            continue
         elif entry.at >= switched_at + SETTLE_SECONDS:
             new.append(sample)
         elif entry.at < switched_at:
@@ -170,8 +201,11 @@ def baseline(entries: Iterable[Entry], now: float, serving_sha: str | None) -> F
     )
 
 
-def line(label: str, seconds: float, new: Figures, old: Figures | None, verdict: Verdict) -> str:
-    """``bake  20s  new: 0.1% 5xx p95 41 ms (812 req) | before: 0.0% 5xx p95 38 ms (3120 req)  ok``."""
-    before = f" | before: {old.text()}" if old is not None else ""
+def line(
+    label: str, seconds: float, new: Figures, old: Figures | None, verdict: Verdict, old_label: str = "before"
+) -> str:
+    """``bake  20s  new: 0.1% 5xx p95 41 ms (812 req) | before: 0.0% 5xx p95 38 ms (3120 req)  ok``; a
+    canary step's old figures are those of the same time (``old_label`` "old")."""
+    before = f" | {old_label}: {old.text()}" if old is not None else ""
     outcome = f"breach: {verdict.reason}" if verdict.breached else "ok"
     return f"  {label}  {seconds:.0f}s  new: {new.text()}{before}  {outcome}"

@@ -113,7 +113,7 @@ class _Watch:
     old: list[bake.Sample] = field(default_factory=list)
     health_failures: int = 0
 
-    def read_log(self, d: Deployment, new_sha: str, switched_at: float) -> None:
+    def read_log(self, d: Deployment, new_sha: str, switched_at: float | None) -> None:
         text = d.host.query(traffic_log.read_from(traffic_log.log_path(d.target), self.offset)).stdout
         lines, used = traffic_log.complete_lines(text)
         self.offset += used
@@ -146,6 +146,7 @@ class Baked:
     old: bake.Figures
     baseline: bake.Figures | None
     seconds: float
+    offset: int = 0  # where the log ended when the window did
 
     def audit(self, window: float) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -161,10 +162,15 @@ class Baked:
         return found
 
 
-def _watch(d: Deployment, slot: Slot, release: Release, before: Before, window: float) -> Baked:
+def watch(
+    d: Deployment, slot: Slot, release: Release, before: Before, window: float, *, label: str, shared: bool
+) -> Baked:
+    """Watch ``release`` in ``slot`` for ``window`` seconds from the log's ``before.offset``, or until it
+    breaches; a line every 10 s. ``shared``: the old release still takes traffic (a canary step), so only
+    the release header attributes a request, never the time it ended."""
     settings = d.settings.bake
     within = bake.limits(settings, before.baseline)
-    switched_at = host_clock(d)
+    switched_at = None if shared else host_clock(d)
     watch = _Watch(before.offset)
     started = time.monotonic()
     next_probe = next_line = started
@@ -182,13 +188,42 @@ def _watch(d: Deployment, slot: Slot, release: Release, before: Before, window: 
             break
         if now >= next_line + LINE_SECONDS:
             next_line = now
-            d.reporter.line(bake.line("bake", elapsed, new, before.baseline, verdict))
+            d.reporter.line(line(label, elapsed, new, bake.Figures.of(watch.old), before, shared))
         time.sleep(TICK_SECONDS)
-    return Baked(verdict, new, bake.Figures.of(watch.old), before.baseline, time.monotonic() - started)
+    old = bake.Figures.of(watch.old)
+    return Baked(verdict, new, old, before.baseline, time.monotonic() - started, watch.offset)
+
+
+def line(
+    label: str,
+    seconds: float,
+    new: bake.Figures,
+    old: bake.Figures,
+    before: Before,
+    shared: bool,
+    verdict: bake.Verdict = bake.Verdict(False),  # noqa: B008 - a frozen value
+) -> str:
+    """A step's line; beside the new release, the old one's requests in the same time when it shares the
+    traffic, else its figures from before the deploy."""
+    if shared:
+        return bake.line(label, seconds, new, old, verdict, old_label="old")
+    return bake.line(label, seconds, new, before.baseline, verdict)
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def marked(d: Deployment, release: Release, slot: Slot, old_slot: str, **what: object) -> Iterator[None]:
+    """The bake record on the host while ``release`` bakes in ``slot`` (or takes a canary's share), so
+    ``deploy.status`` shows it and a run after a killed one knows; removed at the end, whatever happens."""
+    marker = {"sha": release.sha, "slot": slot.name, "old_slot": old_slot, "since": audit.utc_now(), **what}
+    d.host.write_file(record_path(d.target), json.dumps(marker).encode())
+    try:
+        yield
+    finally:
+        d.best_effort("remove the bake record", lambda: d.run(commands.remove_file(record_path(d.target))))
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM during the window interrupts it like Ctrl-C, so traffic goes back before the process ends
     (only the main thread can take signals; a parallel rollout's hosts are interrupted through it)."""
     if threading.current_thread() is not threading.main_thread():
@@ -221,19 +256,10 @@ def bake_or_revert(
     """Watch ``release`` in ``slot`` for ``window`` seconds. On a breach (or an interruption): traffic back
     (``route_back``), the new release removed (``remove_new``), :class:`Reverted` raised, whose one line
     says what breached; the figures go in ``record`` either way."""
-    marker = {
-        "sha": release.sha,
-        "slot": slot.name,
-        "old_slot": old_name.split()[0],
-        "since": audit.utc_now(),
-    }
-    d.host.write_file(record_path(d.target), json.dumps({**marker, "window_s": window}).encode())
-    try:
+    with marked(d, release, slot, old_name.split()[0], window_s=window):
         _bake_or_revert(
             d, slot, release, before, window, record, switched_in_force, route_back, remove_new, old_name
         )
-    finally:
-        d.best_effort("remove the bake record", lambda: d.run(commands.remove_file(record_path(d.target))))
 
 
 def _bake_or_revert(
@@ -250,10 +276,10 @@ def _bake_or_revert(
 ) -> None:
     try:
         with (
-            _sigterm_interrupts(),
+            sigterm_interrupts(),
             d.reporter.step("bake", f"{window:g} s; {old_name} keeps running") as step,
         ):
-            baked = _watch(d, slot, release, before, window)
+            baked = watch(d, slot, release, before, window, label="bake", shared=False)
             record.bake = baked.audit(window)
             step.detail = f"{old_name} can stop"
             if baked.verdict.breached:
@@ -266,7 +292,7 @@ def _bake_or_revert(
         d.reporter.line(f"  interrupted: traffic is back on {old_name}")
         remove_new()
         raise
-    d.reporter.line(bake.line("bake", baked.seconds, baked.new, baked.baseline, baked.verdict))
+    d.reporter.line(line("bake", baked.seconds, baked.new, baked.old, before, False, baked.verdict))
     if not baked.verdict.breached:
         return
     route_back()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shipflow.deploy import (
     audit,
     baking,
+    canary,
     commands,
     database,
     health,
@@ -382,7 +383,8 @@ def _activate(
     old slot keeps running, and switch back on a breach."""
     candidate = state.of(slot)
     old = state.active_state if state.active and state.active != slot else None
-    bakes = bake_window > 0 and old is not None and old.running and not switch.maintenance
+    watchable = old is not None and old.running and not switch.maintenance
+    bakes, canaries = watchable and bake_window > 0, watchable and bool(d.canary_steps)
     if not reuse_container:
         with d.reporter.step("image", release.image):
             _bring_image(d, release, delivery, record)
@@ -411,10 +413,19 @@ def _activate(
             _migrate_and_boot_again(d, slot, release, candidate.container, record)
         if before_switch is not None:
             before_switch()
-        before = baking.before_switch(d, old.sha if old else None) if bakes and not d.host.rehearses else None
+        watching = (bakes or canaries) and not d.host.rehearses
+        before = baking.before_switch(d, old.sha if old else None) if watching else None
+        if canaries and old is not None:
+            before = _canary(d, slot, release, old, switch, before, record)
         healthy_at = time.monotonic()
         switched, serving_at = _switch_verify(d, slot, switch, commit=not bakes)
     except BaseException:
+        if canaries and old is not None and not d.host.rehearses:  # a step's share may still be in force
+            slots = (slot, old.slot)
+            d.best_effort(
+                f"send all traffic back to {old.slot.name}",
+                lambda: traffic.weigh(d.host, d.settings, d.target, switch, slots, 0),
+            )
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
@@ -430,6 +441,26 @@ def _activate(
 
     _drain_and_stop(d, switched, old, housekeeping)
     return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
+
+
+def _canary(
+    d: Deployment,
+    slot: Slot,
+    release: Release,
+    old: SlotState,
+    switch: SwitchState,
+    before: baking.Before | None,
+    record: RunRecord,
+) -> baking.Before | None:
+    """The canary steps before the full switch (a dry run says what they would be)."""
+    if before is None:
+        steps = ", then ".join(f"{percent}%" for percent in d.canary_steps)
+        seconds = d.settings.canary.step_seconds
+        d.reporter.line(
+            f"  would send {steps} of new connections to {slot.name}, {seconds:g} s each, watched"
+        )
+        return None
+    return canary.run_steps(d, slot, release, old, switch, before, record)
 
 
 def _bake(

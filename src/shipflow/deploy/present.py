@@ -69,6 +69,13 @@ def _bake_lines(baking: dict[str, object] | None, environment: str) -> list[str]
     if not baking:
         return []
     sha = _sha(str(baking.get("sha") or "") or None)
+    steps = baking.get("canary")
+    if baking.get("state") == "in progress" and isinstance(steps, list):
+        shares = ", ".join(f"{percent}%" for percent in steps)
+        return [
+            f"canary: {sha} in {baking.get('slot')} since {baking.get('since')} (steps {shares}); "
+            f"{baking.get('old_slot')} serves the rest"
+        ]
     if baking.get("state") == "in progress":
         return [
             f"bake: {sha} in {baking.get('slot')} since {baking.get('since')} (window "

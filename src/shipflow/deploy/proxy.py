@@ -63,6 +63,20 @@ def upstream_text(settings: DeploySettings, target: TargetSettings, port: int) -
     return routing.rstrip("\n") + "\n\n" + traffic_log.log_conf(settings, target)
 
 
+def weighted_text(
+    settings: DeploySettings, target: TargetSettings, new_port: int, old_port: int, percent: int
+) -> str:
+    """The include sending ``percent`` % of requests to ``new_port`` by nginx's weights (a canary step under
+    ``switch = "reload"``); the old slot's line comes first, so the include still names it as the live one."""
+    text = upstream_text(settings, target, old_port)
+    line = f"server 127.0.0.1:{old_port};"
+    weighted = (
+        f"server 127.0.0.1:{old_port} weight={100 - percent};\n"
+        f"    server 127.0.0.1:{new_port} weight={percent};"
+    )
+    return text.replace(line, weighted, 1)
+
+
 def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: commands.Slot) -> Switched:
     """Route the app to ``slot``: write the upstream file, ``nginx -t``, then reload (or start, locally)."""
     text = upstream_text(settings, target, slot.port).encode()

@@ -36,6 +36,7 @@ class RunRecord:
     maintenance: bool = False  # the page was up during the run (and stayed up)
     promoted_from: str | None = None  # the environment whose gates proved the image
     bake: dict[str, Any] | None = None  # the bake window's figures and verdict
+    canary: list[dict[str, Any]] | None = None  # each canary step's share, figures and verdict
 
     def image_brought(self, image_id: str, result: TransferResult) -> None:
         self.image_id = image_id
@@ -73,4 +74,6 @@ class RunRecord:
             extra["promoted_from"] = self.promoted_from
         if self.bake is not None:
             extra["bake"] = self.bake
+        if self.canary is not None:
+            extra["canary"] = self.canary
         return extra

@@ -43,12 +43,14 @@ on-start: the container runs it itself (scripts/start.sh, MIGRATE_ON_START=true)
 DEFAULT_ALEMBIC = ("python3", "-m", "alembic")
 RATIO = NumberRange(minimum=0, maximum=1)
 BAKE_SECONDS = NumberRange(minimum=0, maximum=3600)
+STEP_SECONDS = NumberRange(above=0, maximum=3600)
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 TOP_LEVEL_KEYS = (
     "app", "container_port", "upstream_template", "volumes", "migrate", "alembic",
-    "health", "hooks", "targets", "bake",
+    "health", "hooks", "targets", "bake", "canary",
 )  # fmt: skip
+CANARY_KEYS = ("step_seconds",)
 BAKE_KEYS = (
     "seconds", "max_error_ratio", "max_p95_ms", "relative_to_baseline", "min_requests", "release_header",
     "paths",
@@ -106,6 +108,13 @@ class BakeSettings:
 
 
 @dataclass(frozen=True)
+class CanarySettings:
+    """``--canary 10,50``: how long each step holds its share of traffic on the new release."""
+
+    step_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """Where and how one environment is deployed."""
 
@@ -158,6 +167,7 @@ class DeploySettings:
     migrate: str = "before-switch"
     alembic: tuple[str, ...] = DEFAULT_ALEMBIC  # how the image runs alembic, from its working directory
     bake: BakeSettings = field(default_factory=BakeSettings)
+    canary: CanarySettings = field(default_factory=CanarySettings)
 
     def target(self, name: str) -> TargetSettings:
         if name not in self.targets:
@@ -428,6 +438,14 @@ def _bake(reader: _Reader, data: Mapping[str, Any]) -> BakeSettings:
     )
 
 
+def _canary(reader: _Reader, data: Mapping[str, Any]) -> CanarySettings:
+    table = data.get("canary", {})
+    if not isinstance(table, dict):
+        raise reader.fail("canary", "a table", table)
+    reader.check_keys(table, CANARY_KEYS, "canary.")
+    return CanarySettings(reader.get(table, "canary.", "step_seconds", float, 60.0, STEP_SECONDS))
+
+
 def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -> DeploySettings:
     """Read and check ``deploy/deploy.toml`` under the project ``root``."""
     path = root / DEPLOY_SETTINGS
@@ -483,6 +501,7 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
         migrate=migrate,
         alembic=reader.argv(data, "", "alembic", DEFAULT_ALEMBIC),
         bake=_bake(reader, data),
+        canary=_canary(reader, data),
     )
     _check_upstream_template(template, app)
     return settings

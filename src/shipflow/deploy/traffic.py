@@ -25,6 +25,8 @@ from shipflow.deploy.state import read_maintenance, recorded_switch_port
 from shipflow.errors import Refused
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipflow.deploy.commands import Slot
     from shipflow.deploy.responder import MaintenanceRecord
     from shipflow.deploy.settings import DeploySettings, TargetSettings
@@ -34,6 +36,11 @@ SUDO = ("sudo", "-n")
 LIST_ATTEMPTS = 4
 NO_CHAIN = "No such file or directory"
 """What nft says when the chain it is asked to list does not exist (nft ran, with the right to)."""
+
+
+if TYPE_CHECKING:
+    Weigh = Callable[[int], None]
+    """Send that percentage of traffic to the new slot (a canary step), the rest to the old one."""
 
 
 class NatNotPermitted(Refused):
@@ -214,6 +221,34 @@ def switch_to(
     _apply(host, state, rules)
     old_rules = previous_rules.decode() if previous_rules is not None else None
     return Switched("nat", old_rules, rules, None, ())
+
+
+def weigh(
+    host: Host,
+    settings: DeploySettings,
+    target: TargetSettings,
+    state: SwitchState,
+    slots: tuple[Slot, Slot],
+    percent: int,
+) -> None:
+    """A canary step: ``percent`` % of new connections (nat) or requests (reload, by nginx's weights) to the
+    new slot, the rest to the old one (``slots``: new, old); 0 sends everything back to the old slot. Not
+    recorded: the record keeps naming the old slot."""
+    new, old = slots
+    if state.kind == "nat":
+        rules = (
+            nat.weighted_ruleset(settings.app, target, (new.port, new.name), (old.port, old.name), percent)
+            if percent
+            else nat.ruleset(settings.app, target, old.port, old.name)
+        )
+        _apply(host, state, rules)
+        return
+    text = (
+        proxy.weighted_text(settings, target, new.port, old.port, percent)
+        if percent
+        else proxy.upstream_text(settings, target, old.port)
+    )
+    proxy.write_upstream(host, settings, target, text.encode(), host.read_file(target.upstream_path))
 
 
 def _behind_the_page(
