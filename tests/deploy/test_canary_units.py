@@ -172,3 +172,26 @@ def test_status_shows_a_canary_in_progress(host: ScriptedHost) -> None:
 
     assert any(line.startswith("canary: v20000000000 in green since") for line in lines), lines
     assert any("(steps 10%, 50%); blue serves the rest" in line for line in lines), lines
+
+
+def test_the_audit_shows_each_steps_figures_under_its_deploy(host: ScriptedHost) -> None:
+    from shipflow.deploy import present
+
+    bluegreen.deploy(deployment(host), RELEASES["v1"])
+    host.failing.add("demo:v2")
+    with pytest.raises(baking.Reverted):
+        bluegreen.deploy(canary_run(host), RELEASES["v2"])
+    bluegreen.deploy(canary_run(host, bake_s=0.3), RELEASES["v3"])
+
+    lines = present.audit_lines(
+        audit.read(host, commands.audit_log_path(host.target)), json=False, heading=None
+    )
+
+    reverted = next(index for index, line in enumerate(lines) if " reverted " in line)
+    assert lines[reverted + 1].startswith("    canary 10%  0s  new: 100.0% 5xx p95 4 ms")
+    assert lines[reverted + 1].endswith("breach: 5xx ratio 100.0% > 5.0% over 1 requests")
+    assert [line.split("  ")[2] for line in lines[reverted + 3 : reverted + 6]] == [
+        "canary 10%",
+        "canary 50%",
+        "bake",
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -129,8 +129,38 @@ def audit_lines(records: Sequence[AuditRecord], *, json: bool, heading: str | No
     if json:
         return [record.to_json() for record in records]
     lines = [f"== {heading}"] if heading else []
-    lines += [audit_line(record) for record in records] or ["no audit records yet"]
+    lines += [line for record in records for line in (audit_line(record), *watched_lines(record))] or [
+        "no audit records yet"
+    ]
     return lines
+
+
+def watched_lines(record: AuditRecord) -> list[str]:
+    """Under a deploy's line, what its canary steps and bake window measured, one line each."""
+    from shipflow.deploy.bake import Figures, Verdict, line
+
+    def figures(found: object) -> Figures | None:
+        if not isinstance(found, dict):
+            return None
+        return Figures(int(found.get("requests", 0)), int(found.get("errors", 0)), found.get("p95_ms"))
+
+    def shown(label: str, watched: dict[str, Any], old_key: str, old_label: str) -> str:
+        breach = watched.get("breach")
+        verdict = Verdict(bool(breach), str(breach or ""))
+        new = figures(watched.get("new")) or Figures()
+        seconds = float(watched.get("watched_s") or 0)
+        return "    " + line(label, seconds, new, figures(watched.get(old_key)), verdict, old_label).strip()
+
+    steps = record.extra.get("canary")
+    found = [
+        shown(f"canary {step.get('percent')}%", step, "old", "old")
+        for step in (steps if isinstance(steps, list) else [])
+        if isinstance(step, dict)
+    ]
+    baked = record.extra.get("bake")
+    if isinstance(baked, dict):
+        found.append(shown("bake", baked, "baseline", "before"))
+    return found
 
 
 def _figures_line(name: str, figures: Figures) -> str:
