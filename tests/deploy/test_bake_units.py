@@ -350,3 +350,15 @@ def test_the_audit_record_of_a_revert_holds_figures_and_no_secret(host: Scripted
     raw = host.files[commands.audit_log_path(host.target)].decode()
     assert "canary" not in raw
     assert json.loads(raw.splitlines()[-1])["extra"]["bake"]["window_s"] == 2.0
+
+
+def test_an_interrupt_of_parallel_hosts_switches_each_baking_one_back(host: ScriptedHost) -> None:
+    bluegreen.deploy(deployment(host), RELEASES["v1"])
+    baking.INTERRUPTED.set()  # what the main thread sets when Ctrl-C reaches it during --parallel
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bluegreen.deploy(baking_run(host), RELEASES["v2"])
+    finally:
+        baking.INTERRUPTED.clear()
+
+    assert host.serving_image() == "demo:v1" and "demo-local-green" not in host.containers

@@ -30,6 +30,9 @@ TICK_SECONDS = 0.25
 PROBE_SECONDS = 1.0
 LINE_SECONDS = 10.0
 PROBE_TIMEOUT = 5.0
+INTERRUPTED = threading.Event()
+"""Set when the process is interrupted while hosts deploy in threads of their own (``--parallel``): the
+signal reaches only the main thread, so each host's window checks this and switches back as Ctrl-C would."""
 
 
 def record_path(target: TargetSettings) -> str:
@@ -176,6 +179,8 @@ def watch(
     next_probe = next_line = started
     verdict = bake.Verdict(False)
     while True:
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt
         now = time.monotonic()
         if now >= next_probe:
             watch.probe(d, slot)
