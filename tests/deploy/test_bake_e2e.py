@@ -5,7 +5,9 @@ with releases made bad by its test knobs (``FAIL_RATIO``, ``EXTRA_LATENCY_MS``) 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from deploy_support import (
     build_variant,
     make_project,
 )
+from support import user_environ
 
 from shipflow.testing.loadgen import NO_ANSWER, LoadGenerator, missing_writes
 
@@ -140,3 +143,62 @@ def test_a_failing_release_is_reverted_at_the_10_percent_step_and_a_good_one_goe
     assert project.served_sha() == v2.sha
     running = {name for name, (up, _) in project.containers().items() if up}
     assert running == {f"{project.app}-local-green"}
+
+
+def signal_during_canary(
+    project: DeployProject, release: ServiceRelease, sent: signal.Signals
+) -> tuple[int, str]:
+    """Start ``deploy.local --canary 50`` of ``release`` and send it ``sent`` during its (4 s) step."""
+    command = [
+        sys.executable,
+        "-u",
+        "-m",
+        "shipflow",
+        "deploy.local",
+        "--image",
+        release.image,
+        "--canary",
+        "50",
+    ]
+    victim = subprocess.Popen(
+        command, cwd=project.root, env=user_environ(), stdout=subprocess.PIPE, text=True
+    )
+    assert victim.stdout is not None
+    seen = []
+    for line in victim.stdout:
+        seen.append(line)
+        if line.strip().startswith("health"):
+            break
+    time.sleep(1.5)  # inside the step
+    victim.send_signal(sent)
+    rest, _ = victim.communicate(timeout=60)
+    return victim.returncode, "".join(seen) + rest
+
+
+def test_sigterm_during_a_canary_switches_back_and_a_killed_canary_converges_to_the_old_release(
+    project: DeployProject, releases: dict[str, ServiceRelease]
+) -> None:
+    v1, v2 = releases["v1"], releases["v2"]
+    assert project.deploy(v1).returncode == 0
+    green = f"{project.app}-local-green"
+    with LoadGenerator(f"{project.proxy_url}/", workers=1, keepalive_workers=2, max_seconds=120) as load:
+        time.sleep(0.3)
+        code, out = signal_during_canary(project, v2, signal.SIGTERM)
+        time.sleep(0.3)
+
+    assert code != 0 and "interrupted: traffic is back on blue" in out, out
+    assert project.served_sha() == v1.sha and green not in project.containers()
+    assert load.result.failed == 0, load.result.failures
+    assert load.result.served_by[v2.sha] > 0  # the step had given it its share
+
+    signal_during_canary(project, v2, signal.SIGKILL)
+    status = project.shipflow("deploy.status", "--env", "local").stdout
+    assert "canary: interrupted: a deploy was killed while" in status, status
+    repaired = project.shipflow("deploy.repair", "--env", "local")
+    time.sleep(1.5)  # nginx's pooled connections to the new slot retire
+
+    assert "restored the traffic rule" in repaired.stdout, repaired.stdout + repaired.stderr
+    assert {project.served_sha() for _ in range(20)} == {v1.sha}
+    again = project.deploy(v2, "--canary", "50")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "a deploy was killed while" in again.stdout and project.served_sha() == v2.sha

@@ -256,12 +256,14 @@ def bake_or_revert(
     switched_in_force: float,
     route_back: Callable[[], None],
     remove_new: Callable[[], None],
-    old_name: str,
+    old: tuple[str, str],
 ) -> None:
-    """Watch ``release`` in ``slot`` for ``window`` seconds. On a breach (or an interruption): traffic back
-    (``route_back``), the new release removed (``remove_new``), :class:`Reverted` raised, whose one line
-    says what breached; the figures go in ``record`` either way."""
-    with marked(d, release, slot, old_name.split()[0], window_s=window):
+    """Watch ``release`` in ``slot`` for ``window`` seconds (``old``: the old slot's name, and how lines
+    name it with its release). On a breach (or an interruption): traffic back (``route_back``), the new
+    release removed (``remove_new``), :class:`Reverted` raised, whose one line says what breached; the
+    figures go in ``record`` either way."""
+    old_slot, old_name = old
+    with marked(d, release, slot, old_slot, window_s=window):
         _bake_or_revert(
             d, slot, release, before, window, record, switched_in_force, route_back, remove_new, old_name
         )

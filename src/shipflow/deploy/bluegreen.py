@@ -489,7 +489,7 @@ def _bake(
         remove_new=lambda: _undo_candidate(
             d, candidate[0], kept_release=False, started=True, moved=candidate[1]
         ),
-        old_name=old_name,
+        old=(old.slot.name, old_name),
     )  # fmt: skip
     traffic.commit(d.host, d.target, switched)
 

@@ -81,8 +81,9 @@ def _bake_lines(baking: dict[str, object] | None, environment: str) -> list[str]
             f"bake: {sha} in {baking.get('slot')} since {baking.get('since')} (window "
             f"{baking.get('window_s')} s); {baking.get('old_slot')} keeps running until it passes"
         ]
+    what = "canary" if isinstance(steps, list) else "bake"
     return [
-        f"bake: interrupted: a deploy was killed while {sha} baked in {baking.get('slot')}; "
+        f"{what}: interrupted: a deploy was killed while {sha} baked in {baking.get('slot')}; "
         f"`inv deploy.repair --env {environment}` or the next deploy puts traffic back on "
         f"{baking.get('old_slot')}"
     ]
