@@ -202,3 +202,24 @@ def test_sigterm_during_a_canary_switches_back_and_a_killed_canary_converges_to_
     again = project.deploy(v2, "--canary", "50")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "a deploy was killed while" in again.stdout and project.served_sha() == v2.sha
+
+
+def test_under_the_reload_switch_a_canary_step_is_nginx_weights_and_a_breach_puts_them_back(
+    tmp_path: Path, releases: dict[str, ServiceRelease]
+) -> None:
+    watched = "max_p95_ms = 300\n\n[canary]\nstep_seconds = 4"
+    project = make_project(tmp_path, REPOSITORY, deploy_timeout=20.0, switch="reload", bake=watched)
+    try:
+        v1, failing = releases["v1"], releases["failing"]
+        assert project.deploy(v1).returncode == 0
+        with LoadGenerator(f"{project.proxy_url}/", workers=4, max_seconds=60) as load:
+            time.sleep(0.3)
+            reverted = project.deploy(failing, "--canary", "10,50")
+
+        assert reverted.returncode == 1, reverted.stdout + reverted.stderr
+        assert "canary 10%: release" in reverted.stderr
+        assert project.served_sha() == v1.sha and "weight=" not in project.upstream_file().read_text()
+        assert load.result.served_by[failing.sha] > 0  # nginx's weights gave it a share
+        assert set(load.result.failed_by) <= {failing.sha}, load.result.failed_by  # new connections
+    finally:
+        project.tear_down()
