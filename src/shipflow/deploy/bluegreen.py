@@ -388,7 +388,7 @@ def _activate(
     if not reuse_container:
         with d.reporter.step("image", release.image):
             _bring_image(d, release, delivery, record)
-    started = moved = False
+    started = moved = weighed = False
     try:
         confirmation = None
         if not reuse_container:
@@ -416,11 +416,12 @@ def _activate(
         watching = (bakes or canaries) and not d.host.rehearses
         before = baking.before_switch(d, old.sha if old else None) if watching else None
         if canaries and old is not None:
+            weighed = not d.host.rehearses
             before = _canary(d, slot, release, old, switch, before, record)
         healthy_at = time.monotonic()
         switched, serving_at = _switch_verify(d, slot, switch, commit=not bakes)
     except BaseException:
-        if canaries and old is not None and not d.host.rehearses:  # a step's share may still be in force
+        if weighed and old is not None:  # a step's share may still be in force
             slots = (slot, old.slot)
             d.best_effort(
                 f"send all traffic back to {old.slot.name}",
