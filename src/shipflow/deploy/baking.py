@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 TICK_SECONDS = 0.25
 PROBE_SECONDS = 1.0
 LINE_SECONDS = 10.0
-PROBE_TIMEOUT = 5.0
+PROBE_TIMEOUT = 2.0  # a hanging release fails its probes quickly (3 in a row breach)
 INTERRUPTED = threading.Event()
 """Set when the process is interrupted while hosts deploy in threads of their own (``--parallel``): the
 signal reaches only the main thread, so each host's window checks this and switches back as Ctrl-C would."""
