@@ -17,7 +17,7 @@ from shipflow.project import SettingsError
 pytestmark = pytest.mark.unit
 
 BLUE, GREEN = 18000, 18001
-WATCHED = "\n[bake]\nmin_requests = 1\n[canary]\nstep_seconds = 0.3\n"
+WATCHED = "\n[bake]\nmin_requests = 1\n[canary]\nstep_seconds = 0.1\n"
 
 
 @pytest.mark.parametrize(("value", "steps"), [(None, ()), ("10,50", (10, 50)), (" 5 , 25,75", (5, 25, 75))])
@@ -98,7 +98,7 @@ def test_a_good_release_goes_through_each_step_to_100_percent_and_the_old_slot_s
     host: ScriptedHost,
 ) -> None:
     bluegreen.deploy(deployment(host), RELEASES["v1"])
-    run = canary_run(host, bake_s=0.3)
+    run = canary_run(host, bake_s=0.1)
 
     bluegreen.deploy(run, RELEASES["v2"])
 
@@ -156,7 +156,7 @@ def test_a_dry_run_says_what_the_steps_would_be(host: ScriptedHost) -> None:
 
     bluegreen.deploy(rehearsal, RELEASES["v2"])
 
-    assert "would send 10%, then 50% of new connections to green, 0.3 s each, watched" in output(rehearsal)
+    assert "would send 10%, then 50% of new connections to green, 0.1 s each, watched" in output(rehearsal)
 
 
 def test_status_shows_a_canary_in_progress(host: ScriptedHost) -> None:
@@ -181,7 +181,7 @@ def test_the_audit_shows_each_steps_figures_under_its_deploy(host: ScriptedHost)
     host.failing.add("demo:v2")
     with pytest.raises(baking.Reverted):
         bluegreen.deploy(canary_run(host), RELEASES["v2"])
-    bluegreen.deploy(canary_run(host, bake_s=0.3), RELEASES["v3"])
+    bluegreen.deploy(canary_run(host, bake_s=0.1), RELEASES["v3"])
 
     lines = present.audit_lines(
         audit.read(host, commands.audit_log_path(host.target)), json=False, heading=None
