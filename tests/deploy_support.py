@@ -119,9 +119,16 @@ def build_release(repository: str, name: str, base: str, context: bytes | None =
 
 def build_never_healthy(repository: str, of: ServiceRelease) -> ServiceRelease:
     """A release whose service never finishes booting, so its health check never passes."""
-    sha = f"broken{uuid.uuid4().hex}"[:40]
-    dockerfile = f"FROM {of.image}\nENV BOOT_SECONDS=100000 SHIPFLOW_SHA={sha}\n"
-    dockerfile += f"LABEL org.opencontainers.image.revision={sha} org.opencontainers.image.version=broken\n"
+    return build_variant(repository, of, "broken", {"BOOT_SECONDS": "100000"})
+
+
+def build_variant(repository: str, of: ServiceRelease, name: str, env: dict[str, str]) -> ServiceRelease:
+    """A release of its own (a new sha, version ``name``) built on ``of`` with ``env`` set in its image,
+    e.g. the example service's test knobs ``FAIL_RATIO`` or ``EXTRA_LATENCY_MS``."""
+    sha = f"{name}{uuid.uuid4().hex}"[:40]
+    settings = " ".join(f"{key}={value}" for key, value in {**env, "SHIPFLOW_SHA": sha}.items())
+    dockerfile = f"FROM {of.image}\nENV {settings}\n"
+    dockerfile += f"LABEL org.opencontainers.image.revision={sha} org.opencontainers.image.version={name}\n"
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w", format=tarfile.GNU_FORMAT) as archive:
         info = tarfile.TarInfo("Dockerfile")
@@ -217,9 +224,11 @@ def make_project(
     deploy_timeout: float = 20.0,
     migrate: str = "before-switch",
     switch: str | None = None,
+    bake: str = "seconds = 0",
 ) -> DeployProject:
     """Write a project that deploys ``repository`` images to free 127.0.0.1 ports; ``switch`` names how
-    traffic moves between slots ("nat" or "reload"; unset: shipflow's default for this machine)."""
+    traffic moves between slots ("nat" or "reload"; unset: shipflow's default for this machine); ``bake``
+    is its ``[bake]`` table (no bake window, even for a production target added to it, unless asked)."""
 
     app = f"sfe2e-{uuid.uuid4().hex[:8]}"
     slots = (free_port(), free_port())
@@ -245,6 +254,9 @@ migrate = "{migrate}"
 
 [health]
 deploy_timeout = {deploy_timeout}
+
+[bake]
+{bake}
 
 [targets.local]
 slots = [{slots[0]}, {slots[1]}]

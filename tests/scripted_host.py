@@ -15,11 +15,12 @@ import json
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands, nat, responder
+from shipflow.deploy import commands, nat, responder, traffic_log
 from shipflow.deploy.commands import Release
 from shipflow.deploy.context import Deployment
 from shipflow.deploy.lock import Actor
@@ -86,11 +87,14 @@ class ScriptedHost:
     dead: bool = False
     nat_permitted: bool = True  # the deploying user may change the NAT table (root)
     nat_rules: dict[str, int] = field(default_factory=dict)  # the kernel's chains: name -> DNAT port
+    weighted: dict[str, tuple[int, int]] = field(default_factory=dict)  # chain -> a canary's (port, percent)
     open_connections: dict[int, int] = field(default_factory=dict)  # slot port -> established count
     slow_stops: bool = False  # a stop left in the background is still going on
     logs: dict[str, list[str]] = field(default_factory=dict)  # container -> its `--timestamps` lines
     one_off_result: CommandResult | None = None  # what a `docker run --rm` one-off prints and exits with
     attached: list[tuple[str, ...]] = field(default_factory=list)  # commands run on the user's terminal
+    failing: set[str] = field(default_factory=set)  # images whose every path but /health answers 500
+    interrupt_at: tuple[str, ...] | None = None  # the first words of a command at which Ctrl-C comes (once)
 
     # --- the Host protocol ------------------------------------------------------------------------
 
@@ -166,6 +170,9 @@ class ScriptedHost:
     # --- the simulation -------------------------------------------------------------------------
 
     def _alive(self, argv: tuple[str, ...]) -> None:
+        if self.interrupt_at is not None and argv[: len(self.interrupt_at)] == self.interrupt_at:
+            self.interrupt_at = None
+            raise KeyboardInterrupt
         if self.dead:
             raise Killed(f"the process was already dead before {argv}")
         if self.kill_at is not None and argv[: len(self.kill_at)] == self.kill_at:
@@ -218,8 +225,12 @@ class ScriptedHost:
             return self._docker(argv[6:])
         if argv[:3] == ("sh", "-c", 'exec "$@" 2>&1') and argv[4:6] == ("docker", "logs"):
             return self._logs(argv)
+        if argv[0] == "curl" and argv[-2] == commands.timed_probe("", 1)[-2]:
+            return self._timed_curl(argv[-1])
         if argv[0] == "curl":
             return self._curl(argv)
+        if argv[0] in ("stat", "tail", "date"):
+            return self._traffic_log(argv)
         target = self.target
         path = argv[-1]
         if argv == tuple(commands.make_folders(*argv[2:])):
@@ -302,17 +313,26 @@ class ScriptedHost:
             port = self.nat_rules.get(argv[-1])
             if port is None:
                 return 1, ""
-            return 0, f"ip daddr 127.0.0.1 tcp dport {self.target.switch_port} dnat to 127.0.0.1:{port}\n"
+            match = f"ip daddr 127.0.0.1 tcp dport {self.target.switch_port}"
+            canary = self.weighted.get(argv[-1])
+            first = f"{match} {nat.WEIGHTED} < {canary[1]} dnat to 127.0.0.1:{canary[0]}\n" if canary else ""
+            return 0, f"{first}{match} dnat to 127.0.0.1:{port}\n"
         assert argv == tuple(nat.apply(())), argv
         text = (stdin or b"").decode()
         chain = re.search(r"chain ip shipflow (\S+)", text)
         assert chain is not None, text
         if f"delete chain ip shipflow {chain.group(1)}" in text:
             self.nat_rules.pop(chain.group(1), None)
+        elif nat.WEIGHTED in text:  # a canary step: the share to the new slot, the rest to the old one
+            found = re.search(rf"{nat.WEIGHTED} < (\d+) dnat to 127\.0\.0\.1:(\d+)", text)
+            assert found is not None, text
+            self.weighted[chain.group(1)] = (int(found.group(2)), int(found.group(1)))
+            self.nat_rules[chain.group(1)] = int(re.findall(r"dnat to 127\.0\.0\.1:(\d+)", text)[-1])
         else:
             port = nat.routed_port(text, self.target.switch_port)
             assert port is not None, text
             self.nat_rules[chain.group(1)] = port
+            self.weighted.pop(chain.group(1), None)
         return 0, ""
 
     def _docker(self, argv: tuple[str, ...]) -> tuple[int, str]:
@@ -395,6 +415,45 @@ class ScriptedHost:
         if not running or running[0].image in self.unhealthy:
             return 0, "\n000"
         return 0, "ok\n200"
+
+    def _timed_curl(self, url: str) -> tuple[int, str]:
+        """A bake's probe: ``<status> <seconds>``; through the front it is also a line of the traffic log,
+        as nginx would write it (with the release header of the image that answered)."""
+        front = url.startswith(self.target.public_url)
+        if front:
+            port = self.routed_port()
+            path = url[len(self.target.public_url) :] or "/"
+        else:
+            found = re.match(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
+            assert found is not None, url
+            port, path = int(found.group(1)), found.group(2)
+        running = [c for c in self.containers.values() if c.port == port and c.running]
+        if not running:
+            status, release = (502 if front else 0), "-"
+        else:
+            image = running[0].image
+            status = 500 if image in self.failing and path != "/health" else 200
+            release = running[0].labels.get("shipflow.sha", "-")
+        if front:
+            line = f"{time.time():.3f}\t{status}\t0.004\t{release}\n"
+            log = traffic_log.log_path(self.target)
+            self.files[log] = self.files.get(log, b"") + line.encode()
+        return 0, f"{status:03d} 0.004"
+
+    def _traffic_log(self, argv: tuple[str, ...]) -> tuple[int, str]:
+        if argv == tuple(traffic_log.clock()):
+            return 0, f"{time.time():.6f}\n"
+        path = argv[-1]
+        content = self.files.get(path)
+        if content is None:
+            return 1, ""
+        if argv == tuple(traffic_log.size(path)):
+            return 0, f"{len(content)}\n"
+        if argv == tuple(traffic_log.read_end(path)):
+            return 0, content[-traffic_log.BASELINE_BYTES :].decode()
+        offset = int(argv[2].lstrip("+")) - 1
+        assert argv == tuple(traffic_log.read_from(path, offset)), argv
+        return 0, content[offset:].decode()
 
     def _through_the_page(self, url: str, nginx_to: int | None) -> tuple[int, str]:
         """The front answered by the maintenance page: 503, but the health path from the slot behind it."""

@@ -255,8 +255,10 @@ def production_toml(
     top_level: str = "",
     switch_port: int | None = None,
     switch: str | None = None,
+    bake: str = "seconds = 0",
 ) -> str:
-    """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE."""
+    """deploy/deploy.toml with one production target whose env file comes from PROD_ENV_FILE; ``bake`` is
+    its ``[bake]`` table (no bake window unless a test is about it: production would bake 30 s)."""
     quoted_hosts = ", ".join(f'"{host}"' for host in hosts)
     nginx = ", ".join(f'"{arg}"' for arg in nginx_argv)
     return f"""\
@@ -265,6 +267,9 @@ container_port = 8000
 {top_level}
 [health]
 deploy_timeout = {deploy_timeout}
+
+[bake]
+{bake}
 
 [targets.production]
 environment = "production"
@@ -300,8 +305,11 @@ def commit_on_main_and_push(root: Path, origin: Path, message: str) -> None:
     git(root, "push", "--quiet", "--set-upstream", "origin", "main")
 
 
-def make_remote_project(root: Path, server: Path, sshd: Sshd, repository: str) -> RemoteProject:
-    """The project folder (a git repo on main with a bare origin) and the server side under ``server``."""
+def make_remote_project(
+    root: Path, server: Path, sshd: Sshd, repository: str, *, bake: str = "seconds = 0"
+) -> RemoteProject:
+    """The project folder (a git repo on main with a bare origin) and the server side under ``server``;
+    ``bake``: its ``[bake]`` table."""
     app = f"sfssh-{uuid.uuid4().hex[:8]}"
     nginx = start_nginx(server / "nginx", app)
     known_hosts = server / "known_hosts"
@@ -323,6 +331,7 @@ def make_remote_project(root: Path, server: Path, sshd: Sshd, repository: str) -
         nginx_pid_file=nginx.prefix / "nginx.pid",
         public_url=nginx.url,
         deploy_timeout=20,
+        bake=bake,
     )
     write_project(root, repository, target)
     commit_on_main_and_push(root, server / "origin.git", "a project deployed over ssh")

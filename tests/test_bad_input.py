@@ -46,6 +46,17 @@ CASES: dict[str, Case] = {
     "empty migration message": Case(("db.new", "-m", ""), {}),
     "empty revision": Case(("db.migrate", "--to", ""), {}),
     "unknown ci provider": Case(("ci.generate", "--provider", "jenkins"), {}),
+    "bake window in words": Case(("deploy.local", "--bake", "soon"), {}),
+    "canary steps not increasing": Case(("deploy.local", "--canary", "50,10"), {}),
+    "canary step of 100 percent": Case(("deploy.prod", "--yes", "--canary", "100"), {}),
+    "unknown bake key": Case(
+        ("deploy.status", "--env", "local"),
+        {"deploy/deploy.toml": 'app = "svc"\n[bake]\nmax_error_rate = 0.1\n[targets.local]\n'},
+    ),
+    "bake ratio out of range": Case(
+        ("deploy.status", "--env", "local"),
+        {"deploy/deploy.toml": 'app = "svc"\n[bake]\nmax_error_ratio = 2\n[targets.local]\n'},
+    ),
 }
 
 

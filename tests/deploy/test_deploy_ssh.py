@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import CANARY_SECRET, base_image, build_release
+from deploy_support import CANARY_SECRET, base_image, build_release, build_variant
 from ssh_support import (
     PRODUCTION_ENV,
     RemoteProject,
@@ -33,7 +33,7 @@ from ssh_support import (
 )
 from support import remove_test_images
 
-from shipflow.testing.loadgen import KEEPALIVE, LoadGenerator
+from shipflow.testing.loadgen import KEEPALIVE, NO_ANSWER, LoadGenerator
 
 pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.needs("sshd", "docker", "nginx", "git")]
 
@@ -46,8 +46,13 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
     folder = tmp_path_factory.mktemp("archives")
     base = base_image()
     made: dict[str, tuple[Path, str]] = {}
-    for name in ("v1", "v2"):
-        release = build_release(REPOSITORY, name, base)
+    v2 = build_release(REPOSITORY, "v2", base)
+    releases = {
+        "v1": build_release(REPOSITORY, "v1", base),
+        "v2": v2,
+        "failing": build_variant(REPOSITORY, v2, "failing", {"FAIL_RATIO": "0.2"}),
+    }
+    for name, release in reversed(releases.items()):  # the failing release first: it is built on v2
         path = folder / f"{name}.tar"
         subprocess.run(["docker", "save", "-o", str(path), release.image], check=True)
         subprocess.run(["docker", "rmi", release.image], capture_output=True, check=True)
@@ -59,6 +64,17 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
 @pytest.fixture
 def project(tmp_path: Path, sshd: Sshd) -> Iterator[RemoteProject]:
     made = make_remote_project(tmp_path / "project", tmp_path / "server", sshd, REPOSITORY)
+    yield made
+    made.tear_down()
+    made.nginx.stop()
+
+
+@pytest.fixture
+def baking_project(tmp_path: Path, sshd: Sshd) -> Iterator[RemoteProject]:
+    """A project whose bake window judges by probes alone: the server's nginx says `access_log off;` at
+    its http level, which silences shipflow's log too; three probes of / a second make up for it."""
+    bake = 'min_requests = 5\npaths = ["/", "/", "/"]'
+    made = make_remote_project(tmp_path / "project", tmp_path / "server", sshd, REPOSITORY, bake=bake)
     yield made
     made.tear_down()
     made.nginx.stop()
@@ -361,3 +377,23 @@ def test_a_lock_held_elsewhere_refuses_the_deploy_until_deploy_unlock_clears_it(
     assert served_sha(project) == sha
     audit = project.shipflow("deploy.audit", "--env", "production", "--json")
     assert [json.loads(line)["action"] for line in audit.stdout.splitlines()] == ["unlock", "deploy"]
+
+
+def test_a_failing_release_is_reverted_over_ssh_during_its_bake_window(
+    baking_project: RemoteProject, archives: dict[str, tuple[Path, str]]
+) -> None:
+    project = baking_project
+    (v1, v1_sha), (failing, failing_sha) = archives["v1"], archives["failing"]
+    assert ship(project, v1).returncode == 0
+    with LoadGenerator(f"{project.nginx.url}/", workers=2, keepalive_workers=4, max_seconds=120) as load:
+        time.sleep(0.5)
+        reverted = ship(project, failing, "--bake", "30")
+        time.sleep(0.5)
+
+    assert reverted.returncode == 1, reverted.stdout + reverted.stderr
+    assert "bake: release failing" in reverted.stderr and "5xx ratio" in reverted.stderr
+    assert served_sha(project) == v1_sha
+    assert NO_ANSWER not in load.result.failed_by, load.result.failures
+    assert set(load.result.failed_by) <= {failing_sha}, load.result.failed_by
+    records = project.shipflow("deploy.audit", "--env", "production", "--json").stdout.splitlines()
+    assert json.loads(records[-1])["result"] == "reverted"

@@ -38,6 +38,10 @@ class Settings:
     sha: str
     log_level: str
     host: str = "0.0.0.0"  # noqa: S104 - the service listens on every interface of its container
+    # Test-only knobs, for rehearsing a bad release (shipflow's bake and canary tests): a share of
+    # ``GET /`` answers 500, and every ``GET /`` waits this long first. ``/health`` is never affected.
+    fail_ratio: float = 0.0
+    extra_latency_ms: float = 0.0
 
 
 def canonical_environment(name: str) -> str:
@@ -130,4 +134,15 @@ def load_settings(cwd: Path | None = None) -> Settings:
         version=values.get("SHIPFLOW_VERSION", "").strip() or "0.0.0+unknown",
         sha=values.get("SHIPFLOW_SHA", "").strip() or "unknown",
         log_level=log_level,
+        fail_ratio=_fail_ratio(values),
+        extra_latency_ms=_number(values, "EXTRA_LATENCY_MS", 0.0),
     )
+
+
+def _fail_ratio(values: Mapping[str, str]) -> float:
+    ratio = _number(values, "FAIL_RATIO", 0.0)
+    if ratio > 1:
+        raise SettingsError(
+            f"FAIL_RATIO is a share of requests from 0 to 1, got {values.get('FAIL_RATIO')!r}"
+        )
+    return ratio

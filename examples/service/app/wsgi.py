@@ -1,6 +1,7 @@
 """The WSGI application: the routes, their JSON answers, and ``X-Release: <sha>`` on every answer.
 
-- ``GET /``: 200 ``{environment, version, sha, hostname}``.
+- ``GET /``: 200 ``{environment, version, sha, hostname}``; with the test-only knobs, ``FAIL_RATIO`` of
+  them answer 500 ``{"error": "injected failure"}`` and each waits ``EXTRA_LATENCY_MS`` first.
 - ``GET /health``: 503 ``{"status": "starting"}`` for ``boot_seconds`` after the server started, 503
   ``{"status": "database unreachable"}`` while the database does not answer, else 200
   ``{"status": "ok", version, sha}``.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import socket
 import time
@@ -110,6 +112,10 @@ class Service:
     def index(self, environ: WSGIEnvironment) -> Answer:
         """Which environment, release and container answered."""
         settings = self.settings
+        if settings.extra_latency_ms:
+            time.sleep(settings.extra_latency_ms / 1000)
+        if settings.fail_ratio and random.random() < settings.fail_ratio:  # noqa: S311 - not for security
+            return Answer(500, {"error": "injected failure", "sha": settings.sha})
         return Answer(
             200,
             {

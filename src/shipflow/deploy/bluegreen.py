@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from shipflow.deploy import (
     audit,
+    baking,
+    canary,
     commands,
     database,
     health,
@@ -262,18 +264,23 @@ def _switch_line(d: Deployment, slot: Slot, switch: SwitchState) -> str:
     return f"nginx reload -> {to}"
 
 
-def _switch_verify(d: Deployment, slot: Slot, switch: SwitchState) -> tuple[Switched, float]:
+def _switch_verify(
+    d: Deployment, slot: Slot, switch: SwitchState, *, commit: bool = True
+) -> tuple[Switched, float]:
     """Move new connections to ``slot`` and verify; on a failed verify route as before. Returns the switch
     done and when the new slot began to serve through nginx: for nat, the moment the rule was in force
     (every connection nginx opens from then on reaches the slot; the verify follows); after a reload,
-    the moment nginx was first seen answering from the slot (a reload takes effect asynchronously)."""
+    the moment nginx was first seen answering from the slot (a reload takes effect asynchronously).
+    Without ``commit`` the switch is not recorded yet (a bake window records it once it passed, so a
+    deploy killed while baking leaves the record naming the old slot, which the next run puts back)."""
     with d.reporter.step("switch", _switch_line(d, slot, switch)):
         switched = traffic.switch_to(d.host, d.settings, d.target, switch, slot)
     in_force = time.monotonic()
     try:
         with d.reporter.step("verify", f"through {d.target.public_url}"):
             answered = _verify(d, slot, switch)
-            traffic.commit(d.host, d.target, switched)
+            if commit:
+                traffic.commit(d.host, d.target, switched)
     except BaseException:
         d.best_effort(
             "route traffic as before",
@@ -370,14 +377,18 @@ def _activate(
     migrate: bool = False,
     before_switch: Callable[[], None] | None = None,
     while_draining: Callable[[], None] | None = None,
+    bake_window: float = 0.0,
 ) -> _Activation:
-    """Bring ``release`` up in ``slot`` and route to it."""
+    """Bring ``release`` up in ``slot`` and route to it; with a ``bake_window``, watch it there while the
+    old slot keeps running, and switch back on a breach."""
     candidate = state.of(slot)
     old = state.active_state if state.active and state.active != slot else None
+    watchable = old is not None and old.running and not switch.maintenance
+    bakes, canaries = watchable and bake_window > 0, watchable and bool(d.canary_steps)
     if not reuse_container:
         with d.reporter.step("image", release.image):
             _bring_image(d, release, delivery, record)
-    started = moved = False
+    started = moved = weighed = False
     try:
         confirmation = None
         if not reuse_container:
@@ -402,12 +413,26 @@ def _activate(
             _migrate_and_boot_again(d, slot, release, candidate.container, record)
         if before_switch is not None:
             before_switch()
+        watching = (bakes or canaries) and not d.host.rehearses
+        before = baking.before_switch(d, old.sha if old else None) if watching else None
+        if canaries and old is not None:
+            weighed = not d.host.rehearses
+            before = _canary(d, slot, release, old, switch, before, record)
         healthy_at = time.monotonic()
-        switched, serving_at = _switch_verify(d, slot, switch)
+        switched, serving_at = _switch_verify(d, slot, switch, commit=not bakes)
     except BaseException:
+        if weighed and old is not None:  # a step's share may still be in force
+            slots = (slot, old.slot)
+            d.best_effort(
+                f"send all traffic back to {old.slot.name}",
+                lambda: traffic.weigh(d.host, d.settings, d.target, switch, slots, 0),
+            )
         _undo_candidate(d, candidate, kept_release=reuse_container, started=started, moved=moved)
         raise
     cutover = serving_at - healthy_at
+    if bakes and old is not None:
+        watched = (before, bake_window, serving_at)
+        _bake(d, slot, release, old, switch, switched, (candidate, moved), watched, record)
 
     def housekeeping() -> None:
         if moved:  # first: the prune then sees the image of the release it held as unused
@@ -417,6 +442,57 @@ def _activate(
 
     _drain_and_stop(d, switched, old, housekeeping)
     return _Activation(passed.seconds if passed else None, None if d.host.rehearses else cutover)
+
+
+def _canary(
+    d: Deployment,
+    slot: Slot,
+    release: Release,
+    old: SlotState,
+    switch: SwitchState,
+    before: baking.Before | None,
+    record: RunRecord,
+) -> baking.Before | None:
+    """The canary steps before the full switch (a dry run says what they would be)."""
+    if before is None:
+        steps = ", then ".join(f"{percent}%" for percent in d.canary_steps)
+        seconds = d.settings.canary.step_seconds
+        d.reporter.line(
+            f"  would send {steps} of new connections to {slot.name}, {seconds:g} s each, watched"
+        )
+        return None
+    return canary.run_steps(d, slot, release, old, switch, before, record)
+
+
+def _bake(
+    d: Deployment,
+    slot: Slot,
+    release: Release,
+    old: SlotState,
+    switch: SwitchState,
+    switched: Switched,
+    candidate: tuple[SlotState, bool],
+    watched: tuple[baking.Before | None, float, float],
+    record: RunRecord,
+) -> None:
+    """The bake window after the switch (``watched``: the log before it, the window's seconds, when the
+    new slot began to serve); the switch is recorded once it passed."""
+    before, window, serving_at = watched
+    old_name = f"{old.slot.name} ({short_sha(old.sha)})"
+    if before is None:  # a dry run
+        d.reporter.line(f"  would watch the new release for {window:g} s, {old_name} still running")
+        traffic.commit(d.host, d.target, switched)
+        return
+    baking.bake_or_revert(
+        d, slot, release, before, window, record,
+        switched_in_force=serving_at,
+        route_back=lambda: traffic.undo(d.host, d.settings, d.target, switch, switched),
+        remove_new=lambda: _undo_candidate(
+            d, candidate[0], kept_release=False, started=True, moved=candidate[1]
+        ),
+        old=(old.slot.name, old_name),
+    )  # fmt: skip
+    traffic.commit(d.host, d.target, switched)
 
 
 def _boot(d: Deployment, slot: Slot, release: Release, container: str) -> health.HealthOutcome | None:
@@ -468,13 +544,15 @@ def _locked(
             if not d.host.rehearses:
                 _wait_for_stopping(d)
             _restore_switch(d, switch)
+            baking.forget_interrupted(d, switch.kind)
             state = _settle_asides(d, read_state(d.host, d.settings, d.target))
         outcome = body(state, switch)
     except BaseException as error:
         detail = str(error) or type(error).__name__
+        result = "reverted" if isinstance(error, baking.Reverted) else "failed"
         d.best_effort(
             "record the failure in the audit log",
-            lambda: _append_audit(d, _audit_entry(d, action, "failed", started, state, None, record, detail)),
+            lambda: _append_audit(d, _audit_entry(d, action, result, started, state, None, record, detail)),
         )
         d.best_effort(f"release the lock {lock_file}", lambda: _unlock(d, lock_file))
         raise
@@ -601,6 +679,13 @@ def _prune_images(d: Deployment, release: Release) -> None:
 # --- the two actions ---------------------------------------------------------------------------------
 
 
+def _bake_window(d: Deployment) -> float:
+    """``--bake S`` when given, else ``[bake] seconds``, else the target's default."""
+    if d.bake_window is not None:
+        return d.bake_window
+    return d.settings.bake.seconds_for(d.target.environment)
+
+
 def _run_on(d: Deployment) -> Deployment:
     """``d`` with a reporter of its own for one run, so that the steps it times (and records) are this
     run's on this host, even when hosts or runs share a reporter."""
@@ -632,7 +717,7 @@ def deploy(
         activation = _activate(
             d, state, slot, release,
             reuse_container=False, record=record, switch=switch, delivery=delivery, migrate=True,
-            while_draining=lambda: _prune_images(d, release),
+            while_draining=lambda: _prune_images(d, release), bake_window=_bake_window(d),
         )  # fmt: skip
         if delivery is not None and delivery.smoke and not d.host.rehearses:
             _smoke(d, release, record)

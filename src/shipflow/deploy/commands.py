@@ -364,6 +364,25 @@ def http_probe(url: str, timeout: float, *, headers: bool = False) -> list[str]:
     return [*argv, "--write-out", "\n%{http_code}", url]
 
 
+def timed_probe(url: str, timeout: float) -> list[str]:
+    """curl that prints only ``<status> <seconds>`` (status 000 when nothing answered)."""
+    return [
+        "curl", "--silent", "--max-time", f"{timeout:g}", "--output", "/dev/null",
+        "--write-out", "%{http_code} %{time_total}", url,
+    ]  # fmt: skip
+
+
+def parse_timed_probe(stdout: str) -> tuple[int, float]:
+    """(status, milliseconds) from :func:`timed_probe` output; (0, 0.0) for anything else."""
+    parts = stdout.split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return 0, 0.0
+    try:
+        return int(parts[0]), float(parts[1]) * 1000
+    except ValueError:
+        return int(parts[0]), 0.0
+
+
 def parse_probe(stdout: str) -> tuple[int, str]:
     """(status, body-with-headers) from :func:`http_probe` output; status 0 when nothing answered."""
     body, _, status = stdout.rpartition("\n")
@@ -381,17 +400,18 @@ def routed_port(upstream_text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def private_nginx_head(prefix: str, workers: int) -> str:
+def private_nginx_head(prefix: str, workers: int, *, access_log: bool = False) -> str:
     """The start of an nginx.conf of shipflow's own whose pid, log and spool live under ``prefix``, up to
-    and inside ``http {`` (the caller adds its servers and the closing brace)."""
+    and inside ``http {`` (the caller adds its servers and the closing brace). Without ``access_log``
+    nothing is logged; with it, only what the config's includes ask for (shipflow's traffic log)."""
+    quiet = "" if access_log else "    access_log off;\n"
     return f"""\
 worker_processes {workers};
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
-    client_body_temp_path {prefix}/spool/body;
+{quiet}    client_body_temp_path {prefix}/spool/body;
     proxy_temp_path {prefix}/spool/proxy;
     fastcgi_temp_path {prefix}/spool/fastcgi;
     uwsgi_temp_path {prefix}/spool/uwsgi;
@@ -402,7 +422,7 @@ http {{
 def local_nginx_conf(settings: DeploySettings, target: TargetSettings) -> str:
     """shipflow's own nginx for the local target: 127.0.0.1 only, everything under the state dir."""
     prefix = f"{target.state_dir}/nginx"
-    head = private_nginx_head(prefix, workers=2)
+    head = private_nginx_head(prefix, workers=2, access_log=True)
     return f"""\
 # Written by shipflow for the local target (the upstream include is shipflow's too).
 {head}    include {target.upstream_path};

@@ -37,6 +37,8 @@ class Deployment:
     env_file: bytes = b""
     lock_wait: float = 0.0
     prune: tuple[str, int] | None = None  # (the images' shipflow.app label, how many release images to keep)
+    bake_window: float | None = None  # --bake S: the bake window's seconds for this run (None: the settings')
+    canary_steps: tuple[int, ...] = ()  # --canary 10,50: the shares of traffic before the full switch
 
     def best_effort(self, what: str, action: Callable[[], object]) -> None:
         """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""

@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shipflow.deploy import baking
 from shipflow.deploy.state import read_state
 from shipflow.hosts.base import HostError
 
@@ -80,19 +81,26 @@ def run_fleet(
             if results[index].error is not None:
                 break
     else:
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            submitted: list[Future[None]] = []
-            running: set[Future[None]] = set()
-            for index in range(len(deployments)):
-                if any(r.error is not None for r in results):
-                    break
-                future = pool.submit(one, index)
-                submitted.append(future)
-                running.add(future)
-                if len(running) >= parallel:
-                    _, pending = wait(running, return_when=FIRST_COMPLETED)
-                    running = set(pending)
-            wait(running)
+        submitted: list[Future[None]] = []
+        try:
+            with baking.sigterm_interrupts(), ThreadPoolExecutor(max_workers=parallel) as pool:
+                try:
+                    running: set[Future[None]] = set()
+                    for index in range(len(deployments)):
+                        if any(r.error is not None for r in results):
+                            break
+                        future = pool.submit(one, index)
+                        submitted.append(future)
+                        running.add(future)
+                        if len(running) >= parallel:
+                            _, pending = wait(running, return_when=FIRST_COMPLETED)
+                            running = set(pending)
+                    wait(running)
+                except BaseException:
+                    baking.INTERRUPTED.set()  # hosts baking or in a canary switch back, then the pool ends
+                    raise
+        finally:
+            baking.INTERRUPTED.clear()
         for future in submitted:
             future.result()  # re-raises an interrupt a worker recorded; every other error is in results
     if len(deployments) > 1 or results[0].error is not None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 TABLE = "shipflow"
 LOOPBACK = "127.0.0.1"
 NFT = "nft"
+WEIGHTED = "numgen random mod 100"
 _DNAT = re.compile(r"tcp dport (\d+) (?:counter (?:packets \d+ bytes \d+ )?)?dnat to [\d.]+:(\d+)")
 
 
@@ -49,6 +50,22 @@ def ruleset(app: str, target: TargetSettings, slot_port: int, slot_name: str) ->
     )
 
 
+def weighted_ruleset(
+    app: str, target: TargetSettings, new: tuple[int, str], old: tuple[int, str], percent: int
+) -> str:
+    """The chain sending ``percent`` % of new connections (drawn at random) to the ``new`` slot's port and
+    the others to the ``old`` one's (each ``(port, name)``): a canary step, one transaction like a switch.
+    Never recorded: a run that dies during a canary leaves the record naming the old slot."""
+    chain = chain_name(app, target)
+    match = f"add rule ip {TABLE} {chain} ip daddr {LOOPBACK} tcp dport {target.switch_port}"
+    return (
+        ruleset(app, target, old[0], old[1]).split(f"add rule ip {TABLE}")[0]
+        + f"{match} {WEIGHTED} < {percent} dnat to {LOOPBACK}:{new[0]} "
+        f'comment "shipflow canary {new[1]} {percent}%"\n'
+        f'{match} dnat to {LOOPBACK}:{old[0]} comment "shipflow {old[1]}"\n'
+    )
+
+
 def removal(app: str, target: TargetSettings) -> str:
     """Delete the app's chain (declared first, so deleting a chain that is already gone is no error)."""
     chain = chain_name(app, target)
@@ -74,7 +91,11 @@ def can_use(sudo: tuple[str, ...]) -> list[str]:
 
 
 def routed_port(text: str, switch_port: int) -> int | None:
-    """The slot port the rule (in ``nft list`` output or a rule set file) sends ``switch_port`` to."""
+    """The slot port the rule (in ``nft list`` output or a rule set file) sends ``switch_port`` to; None for a
+    canary's weighted rules, which send it to two slots (no record ever names them, so a restore puts the
+    recorded rule back)."""
+    if WEIGHTED in text:
+        return None
     for front, slot in _DNAT.findall(text):
         if int(front) == switch_port:
             return int(slot)

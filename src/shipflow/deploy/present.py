@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -53,6 +53,7 @@ def status_lines(report: StatusReport) -> list[str]:
             f"health {health:<9} {when}".rstrip()
         )
     lines.extend(_switch_lines(report.switch, report.environment))
+    lines.extend(_bake_lines(report.bake, report.environment))
     if report.lock:
         lines.append(f"lock: {report.lock['holder']}{' (stale)' if report.lock['stale'] else ''}")
     else:
@@ -62,6 +63,30 @@ def status_lines(report: StatusReport) -> list[str]:
         release = f"{entry['version']} ({_sha(entry['sha'])})"
         lines.append(f"  {entry['at']}  {entry['action']:<8} {release} by {entry['by']}")
     return lines
+
+
+def _bake_lines(baking: dict[str, object] | None, environment: str) -> list[str]:
+    if not baking:
+        return []
+    sha = _sha(str(baking.get("sha") or "") or None)
+    steps = baking.get("canary")
+    if baking.get("state") == "in progress" and isinstance(steps, list):
+        shares = ", ".join(f"{percent}%" for percent in steps)
+        return [
+            f"canary: {sha} in {baking.get('slot')} since {baking.get('since')} (steps {shares}); "
+            f"{baking.get('old_slot')} serves the rest"
+        ]
+    if baking.get("state") == "in progress":
+        return [
+            f"bake: {sha} in {baking.get('slot')} since {baking.get('since')} (window "
+            f"{baking.get('window_s')} s); {baking.get('old_slot')} keeps running until it passes"
+        ]
+    what = "canary" if isinstance(steps, list) else "bake"
+    return [
+        f"{what}: interrupted: a deploy was killed while {sha} baked in {baking.get('slot')}; "
+        f"`inv deploy.repair --env {environment}` or the next deploy puts traffic back on "
+        f"{baking.get('old_slot')}"
+    ]
 
 
 def _switch_lines(switch: dict[str, object] | None, environment: str) -> list[str]:
@@ -105,8 +130,38 @@ def audit_lines(records: Sequence[AuditRecord], *, json: bool, heading: str | No
     if json:
         return [record.to_json() for record in records]
     lines = [f"== {heading}"] if heading else []
-    lines += [audit_line(record) for record in records] or ["no audit records yet"]
+    lines += [line for record in records for line in (audit_line(record), *watched_lines(record))] or [
+        "no audit records yet"
+    ]
     return lines
+
+
+def watched_lines(record: AuditRecord) -> list[str]:
+    """Under a deploy's line, what its canary steps and bake window measured, one line each."""
+    from shipflow.deploy.bake import Figures, Verdict, line
+
+    def figures(found: object) -> Figures | None:
+        if not isinstance(found, dict):
+            return None
+        return Figures(int(found.get("requests", 0)), int(found.get("errors", 0)), found.get("p95_ms"))
+
+    def shown(label: str, watched: dict[str, Any], old_key: str, old_label: str) -> str:
+        breach = watched.get("breach")
+        verdict = Verdict(bool(breach), str(breach or ""))
+        new = figures(watched.get("new")) or Figures()
+        seconds = float(watched.get("watched_s") or 0)
+        return "    " + line(label, seconds, new, figures(watched.get(old_key)), verdict, old_label).strip()
+
+    steps = record.extra.get("canary")
+    found = [
+        shown(f"canary {step.get('percent')}%", step, "old", "old")
+        for step in (steps if isinstance(steps, list) else [])
+        if isinstance(step, dict)
+    ]
+    baked = record.extra.get("bake")
+    if isinstance(baked, dict):
+        found.append(shown("bake", baked, "baseline", "before"))
+    return found
 
 
 def _figures_line(name: str, figures: Figures) -> str:

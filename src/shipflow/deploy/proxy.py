@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import commands
+from shipflow.deploy import commands, traffic_log
 from shipflow.hosts.base import HostError
 
 if TYPE_CHECKING:
@@ -55,15 +55,31 @@ def ensure_local_config(host: Host, settings: DeploySettings, target: TargetSett
     host.run(commands.make_folders(f"{prefix}/spool", f"{prefix}/logs")).check(host.name)
 
 
-def upstream_text(settings: DeploySettings, port: int) -> str:
-    """The upstream include routing the app to ``127.0.0.1:port``, from the project's template."""
+def upstream_text(settings: DeploySettings, target: TargetSettings, port: int) -> str:
+    """The upstream include routing the app to ``127.0.0.1:port``, from the project's template, followed by
+    shipflow's log of the app's requests (what a bake window reads)."""
     template = settings.upstream_template.read_text(encoding="utf-8")
-    return commands.upstream_conf(template, settings, port, source=str(settings.upstream_template))
+    routing = commands.upstream_conf(template, settings, port, source=str(settings.upstream_template))
+    return routing.rstrip("\n") + "\n\n" + traffic_log.log_conf(settings, target)
+
+
+def weighted_text(
+    settings: DeploySettings, target: TargetSettings, new_port: int, old_port: int, percent: int
+) -> str:
+    """The include sending ``percent`` % of requests to ``new_port`` by nginx's weights (a canary step under
+    ``switch = "reload"``); the old slot's line comes first, so the include still names it as the live one."""
+    text = upstream_text(settings, target, old_port)
+    line = f"server 127.0.0.1:{old_port};"
+    weighted = (
+        f"server 127.0.0.1:{old_port} weight={100 - percent};\n"
+        f"    server 127.0.0.1:{new_port} weight={percent};"
+    )
+    return text.replace(line, weighted, 1)
 
 
 def switch(host: Host, settings: DeploySettings, target: TargetSettings, slot: commands.Slot) -> Switched:
     """Route the app to ``slot``: write the upstream file, ``nginx -t``, then reload (or start, locally)."""
-    text = upstream_text(settings, slot.port).encode()
+    text = upstream_text(settings, target, slot.port).encode()
     return write_upstream(host, settings, target, text, host.read_file(target.upstream_path))
 
 

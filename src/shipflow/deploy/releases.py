@@ -60,10 +60,11 @@ def image_for(host: Host, repository: str, wanted: str) -> str:
 
 
 def last_deploy_never_switched(d: Deployment, active: SlotState) -> bool:
-    """Whether the host's last deploy or rollback failed while ``active`` kept serving (before its switch)."""
+    """Whether the host's last deploy or rollback failed while ``active`` kept serving (before its switch, or
+    switched back when its bake window found it breached)."""
     records = audit.read(d.host, commands.audit_log_path(d.target))
     last = next((r for r in reversed(records) if r.action in ("deploy", "rollback")), None)
-    return last is not None and last.result == "failed" and last.from_sha == active.sha
+    return last is not None and last.result in ("failed", "reverted") and last.from_sha == active.sha
 
 
 def choose_rollback(

@@ -35,6 +35,8 @@ class RunRecord:
     forced: tuple[str, ...] = ()
     maintenance: bool = False  # the page was up during the run (and stayed up)
     promoted_from: str | None = None  # the environment whose gates proved the image
+    bake: dict[str, Any] | None = None  # the bake window's figures and verdict
+    canary: list[dict[str, Any]] | None = None  # each canary step's share, figures and verdict
 
     def image_brought(self, image_id: str, result: TransferResult) -> None:
         self.image_id = image_id
@@ -70,4 +72,8 @@ class RunRecord:
             extra["maintenance"] = "on"
         if self.promoted_from is not None:
             extra["promoted_from"] = self.promoted_from
+        if self.bake is not None:
+            extra["bake"] = self.bake
+        if self.canary is not None:
+            extra["canary"] = self.canary
         return extra

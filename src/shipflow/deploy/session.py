@@ -184,13 +184,20 @@ def open_session(
     hosts: int | None = None,
     local_only: bool = False,
     target_name: str | None = None,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> Session:
     """Read the project once and open the environment's hosts (the first ``hosts`` of them, or all); a
     server that cannot be reached raises :class:`~shipflow.hosts.ssh.SshError`, nothing left open.
     ``local_only`` refuses a server's target before its env file is read or the server contacted.
-    ``target_name`` names the target itself (``[targets.NAME]``), for an environment with several."""
+    ``target_name`` names the target itself (``[targets.NAME]``), for an environment with several.
+    ``bake``: the ``--bake`` flag's seconds, which win over the settings' bake window; ``canary``: the
+    ``--canary`` flag's steps."""
+    from shipflow.deploy.bake import canary_flag, window_flag
     from shipflow.env.schema import env_schema
 
+    bake_window = window_flag(bake)  # a bad flag is refused before anything is read
+    canary_steps = canary_flag(canary)
     project = load_project(root)
     environ = os.environ if environ is None else environ
     if target_name is None:
@@ -226,6 +233,8 @@ def open_session(
                     env_file=dotenv_text(values),
                     lock_wait=lock_wait,
                     prune=prune,
+                    bake_window=bake_window,
+                    canary_steps=canary_steps,
                 )
             )
     except BaseException:

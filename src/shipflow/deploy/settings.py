@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipflow.deploy.templates import render_template
 from shipflow.project import (
+    AT_LEAST_ONE,
     NOT_NEGATIVE,
     PORT,
     POSITIVE,
@@ -40,12 +41,23 @@ MIGRATE_MODES = ("before-switch", "on-start", "off")
 """before-switch: `alembic upgrade head` in a one-off container before the new slot starts (the default);
 on-start: the container runs it itself (scripts/start.sh, MIGRATE_ON_START=true); off: never."""
 DEFAULT_ALEMBIC = ("python3", "-m", "alembic")
+RATIO = NumberRange(minimum=0, maximum=1)
+BAKE_SECONDS = NumberRange(minimum=0, maximum=3600)
+STEP_SECONDS = NumberRange(above=0, maximum=3600)
 _ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 TOP_LEVEL_KEYS = (
     "app", "container_port", "upstream_template", "volumes", "migrate", "alembic",
-    "health", "hooks", "targets",
+    "health", "hooks", "targets", "bake", "canary",
 )  # fmt: skip
+CANARY_KEYS = ("step_seconds",)
+BAKE_KEYS = (
+    "seconds", "max_error_ratio", "max_p95_ms", "relative_to_baseline", "min_requests", "release_header",
+    "paths",
+)  # fmt: skip
+BAKED_ENVIRONMENTS = ("staging", "production")
+"""Where the bake window is on by default; elsewhere (this machine's target) it is 0 unless set."""
+DEFAULT_BAKE_SECONDS = 30.0
 HEALTH_KEYS = ("path", "interval", "timeout", "deploy_timeout")
 HOOKS_KEYS = ("pre_switch",)
 TARGET_KEYS = (
@@ -68,6 +80,38 @@ class HealthSettings:
     interval: float = 1.0
     timeout: float = 5.0
     deploy_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class BakeSettings:
+    """The window after a switch during which the new release is watched and reverted on a breach.
+
+    ``seconds`` None: :data:`DEFAULT_BAKE_SECONDS` for staging and production targets, else 0. A breach is
+    a 5xx ratio above ``max_error_ratio`` or a p95 above ``max_p95_ms``, judged once ``min_requests``
+    requests were seen; with ``relative_to_baseline`` both limits are added to the old release's figures
+    from before the deploy. ``release_header`` names the response header a release identifies itself
+    with (nginx logs it per request); ``paths`` are probed besides the health path."""
+
+    seconds: float | None = None
+    max_error_ratio: float = 0.05
+    max_p95_ms: float = 2000.0
+    relative_to_baseline: bool = False
+    min_requests: int = 20
+    release_header: str = "X-Release"
+    paths: tuple[str, ...] = ("/",)
+
+    def seconds_for(self, environment: str) -> float:
+        """The window for a target of ``environment`` when no flag overrides it."""
+        if self.seconds is not None:
+            return self.seconds
+        return DEFAULT_BAKE_SECONDS if environment in BAKED_ENVIRONMENTS else 0.0
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """``--canary 10,50``: how long each step holds its share of traffic on the new release."""
+
+    step_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +166,8 @@ class DeploySettings:
     volumes: tuple[str, ...] = field(default=())
     migrate: str = "before-switch"
     alembic: tuple[str, ...] = DEFAULT_ALEMBIC  # how the image runs alembic, from its working directory
+    bake: BakeSettings = field(default_factory=BakeSettings)
+    canary: CanarySettings = field(default_factory=CanarySettings)
 
     def target(self, name: str) -> TargetSettings:
         if name not in self.targets:
@@ -368,6 +414,38 @@ def _check_upstream_template(path: Path, app: str) -> None:
         )
 
 
+def _bake(reader: _Reader, data: Mapping[str, Any]) -> BakeSettings:
+    table = data.get("bake", {})
+    if not isinstance(table, dict):
+        raise reader.fail("bake", "a table", table)
+    reader.check_keys(table, BAKE_KEYS, "bake.")
+    header = reader.get(table, "bake.", "release_header", str, BakeSettings.release_header)
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise reader.fail(
+            "bake.release_header", 'a header name (letters, digits, -), e.g. "X-Release"', header
+        )
+    paths = table.get("paths", list(BakeSettings.paths))
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise reader.fail("bake.paths", 'a list of paths, each starting with "/", e.g. ["/"]', paths)
+    return BakeSettings(
+        seconds=reader.get(table, "bake.", "seconds", float, None, BAKE_SECONDS),
+        max_error_ratio=reader.get(table, "bake.", "max_error_ratio", float, 0.05, RATIO),
+        max_p95_ms=reader.get(table, "bake.", "max_p95_ms", float, 2000.0, POSITIVE),
+        relative_to_baseline=reader.get(table, "bake.", "relative_to_baseline", bool, False),
+        min_requests=reader.get(table, "bake.", "min_requests", int, 20, AT_LEAST_ONE),
+        release_header=header,
+        paths=tuple(paths),
+    )
+
+
+def _canary(reader: _Reader, data: Mapping[str, Any]) -> CanarySettings:
+    table = data.get("canary", {})
+    if not isinstance(table, dict):
+        raise reader.fail("canary", "a table", table)
+    reader.check_keys(table, CANARY_KEYS, "canary.")
+    return CanarySettings(reader.get(table, "canary.", "step_seconds", float, 60.0, STEP_SECONDS))
+
+
 def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -> DeploySettings:
     """Read and check ``deploy/deploy.toml`` under the project ``root``."""
     path = root / DEPLOY_SETTINGS
@@ -422,6 +500,8 @@ def load_deploy_settings(root: Path, environ: Mapping[str, str] | None = None) -
         volumes=tuple(volumes),
         migrate=migrate,
         alembic=reader.argv(data, "", "alembic", DEFAULT_ALEMBIC),
+        bake=_bake(reader, data),
+        canary=_canary(reader, data),
     )
     _check_upstream_template(template, app)
     return settings

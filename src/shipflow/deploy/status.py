@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, health, lock, page, traffic
+from shipflow.deploy import audit, baking, commands, health, lock, page, traffic
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class StatusReport:
     lock: dict[str, object] | None
     last_releases: list[dict[str, str | None]]
     switch: dict[str, object] | None = None
+    bake: dict[str, object] | None = None  # a release baking now, or a bake a killed deploy left
 
 
 def switch_report(d: Deployment) -> dict[str, object]:
@@ -122,6 +123,9 @@ def status(d: Deployment, *, last: int = 5) -> StatusReport:
         if r.result == "ok" and r.action in ("deploy", "rollback") and r.to_sha
     ][-last:]
     active = next((r for r in reports if state.active and r.slot == state.active.name), None)
+    switch, baking_now = switch_report(d), _bake_report(d, lock_info)
+    if baking_now and baking_now["state"] == "in progress":
+        switch.pop("problem", None)  # the kernel's rule names the baking slot, the record the old one
     return StatusReport(
         environment=target.environment,
         host=host.name,
@@ -131,5 +135,15 @@ def status(d: Deployment, *, last: int = 5) -> StatusReport:
         slots=reports,
         lock=lock_info,
         last_releases=releases,
-        switch=switch_report(d),
+        switch=switch,
+        bake=baking_now,
     )
+
+
+def _bake_report(d: Deployment, lock_info: dict[str, object] | None) -> dict[str, object] | None:
+    """The release baking now (its deploy holds the lock), or a bake whose deploy was killed."""
+    found = baking.read_record(d)
+    if found is None:
+        return None
+    alive = lock_info is not None and not lock_info["stale"]
+    return {**found, "state": "in progress" if alive else "interrupted"}

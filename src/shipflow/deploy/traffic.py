@@ -25,6 +25,8 @@ from shipflow.deploy.state import read_maintenance, recorded_switch_port
 from shipflow.errors import Refused
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipflow.deploy.commands import Slot
     from shipflow.deploy.responder import MaintenanceRecord
     from shipflow.deploy.settings import DeploySettings, TargetSettings
@@ -34,6 +36,11 @@ SUDO = ("sudo", "-n")
 LIST_ATTEMPTS = 4
 NO_CHAIN = "No such file or directory"
 """What nft says when the chain it is asked to list does not exist (nft ran, with the right to)."""
+
+
+if TYPE_CHECKING:
+    Weigh = Callable[[int], None]
+    """Send that percentage of traffic to the new slot (a canary step), the rest to the old one."""
 
 
 class NatNotPermitted(Refused):
@@ -163,7 +170,7 @@ def front_ready(host: Host, settings: DeploySettings, target: TargetSettings, st
     """Whether nginx already routes through the switch's port (and, locally, runs); always for reload."""
     if state.kind != "nat":
         return True
-    text = proxy.upstream_text(settings, target.switch_port).encode()
+    text = proxy.upstream_text(settings, target, target.switch_port).encode()
     routed = host.read_file(target.upstream_path) == text
     return routed and (not target.is_local or proxy.master_pid(host, target) is not None)
 
@@ -174,7 +181,7 @@ def prepare(
     """Before a candidate's health gate (so that none of it counts in the cutover): make nginx route
     through the switch's port, the rule first sending that port to the slot serving now so that clients
     see no change. Called when :func:`front_ready` is False: once per host, or to start the local nginx."""
-    text = proxy.upstream_text(settings, target.switch_port).encode()
+    text = proxy.upstream_text(settings, target, target.switch_port).encode()
     previous = host.read_file(target.upstream_path)
     if state.maintenance is not None:
         _apply(host, state, page_rules(settings, target))
@@ -214,6 +221,34 @@ def switch_to(
     _apply(host, state, rules)
     old_rules = previous_rules.decode() if previous_rules is not None else None
     return Switched("nat", old_rules, rules, None, ())
+
+
+def weigh(
+    host: Host,
+    settings: DeploySettings,
+    target: TargetSettings,
+    state: SwitchState,
+    slots: tuple[Slot, Slot],
+    percent: int,
+) -> None:
+    """A canary step: ``percent`` % of new connections (nat) or requests (reload, by nginx's weights) to the
+    new slot, the rest to the old one (``slots``: new, old); 0 sends everything back to the old slot. Not
+    recorded: the record keeps naming the old slot."""
+    new, old = slots
+    if state.kind == "nat":
+        rules = (
+            nat.weighted_ruleset(settings.app, target, (new.port, new.name), (old.port, old.name), percent)
+            if percent
+            else nat.ruleset(settings.app, target, old.port, old.name)
+        )
+        _apply(host, state, rules)
+        return
+    text = (
+        proxy.weighted_text(settings, target, new.port, old.port, percent)
+        if percent
+        else proxy.upstream_text(settings, target, old.port)
+    )
+    proxy.write_upstream(host, settings, target, text.encode(), host.read_file(target.upstream_path))
 
 
 def _behind_the_page(
@@ -291,7 +326,7 @@ def to_page(host: Host, settings: DeploySettings, target: TargetSettings, state:
     if state.kind == "nat":
         _apply(host, state, page_rules(settings, target))
         return Switched("nat", None, None, None, ())
-    text = proxy.upstream_text(settings, target.maintenance_port).encode()
+    text = proxy.upstream_text(settings, target, target.maintenance_port).encode()
     done = proxy.write_upstream(host, settings, target, text, host.read_file(target.upstream_path))
     return Switched("reload", None, None, done.previous_text, done.old_workers)
 

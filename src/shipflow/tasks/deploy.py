@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 ENV_HELP = "environment: development, test, staging, production, local (aliases dev, stage, prod)"
 DRY_RUN_HELP = "print every command and file write it would make (secrets masked) and change nothing"
 WAIT_HELP = "SECONDS (a whole number) to wait for another deploy's lock; default 0: refuse at once"
+BAKE_HELP = (
+    "SECONDS the old slot keeps running after the switch while the new release is watched (its 5xx ratio "
+    "and p95 from nginx's log, probes); a breach switches back. Default: [bake] seconds in deploy.toml, "
+    "else 30 for staging and production, 0 here"
+)
+CANARY_HELP = (
+    "PERCENTS of traffic the new release gets before the full switch, e.g. 10,50: each step holds "
+    "[canary] step_seconds, watched like the bake window; a breach sends everything back to the old release"
+)
 VERBOSE_HELP = (
     "show docker's whole output when HEAD is built; by default one line per step, and a failing step's output"
 )
@@ -55,6 +64,8 @@ def _deploying(env: str | None, task: str = "deploy", **options: Any) -> Iterato
         "wait": WAIT_HELP,
         "allow-dirty": "build and deploy uncommitted tracked changes (the image is tagged <sha>-dirty)",
         "verbose": VERBOSE_HELP,
+        "bake": BAKE_HELP,
+        "canary": CANARY_HELP,
     }
 )
 def local(
@@ -64,11 +75,14 @@ def local(
     wait: int = Seconds(0),
     allow_dirty: bool = False,
     verbose: bool = False,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> None:
     """Build (or reuse) the image for HEAD and deploy it blue-green on this machine behind nginx."""
     from shipflow.deploy.rollout import deploy_here
 
-    with _deploying("local", dry_run=dry_run, lock_wait=wait, hosts=1) as session:
+    options: dict[str, Any] = {"dry_run": dry_run, "lock_wait": wait, "hosts": 1}
+    with _deploying("local", bake=bake, canary=canary, **options) as session:
         deploy_here(session, image, allow_dirty=allow_dirty, verbose_build=verbose)
 
 
@@ -82,6 +96,8 @@ SHIP_HELP = {
     "parallel": "COUNT of hosts to switch at once (default 1: one at a time)",
     "trust-new-host": "accept a server's host key missing from known_hosts and add it (never a changed key)",
     "verbose": VERBOSE_HELP,
+    "bake": BAKE_HELP,
+    "canary": CANARY_HELP,
 }
 
 
@@ -97,6 +113,8 @@ def ship(
     parallel: int = 1,
     trust_new_host: bool = False,
     verbose: bool = False,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> None:
     """Plan the rollout (guards, the image built once, each host's change), approve it, run it."""
     import sys
@@ -110,7 +128,8 @@ def ship(
         image=image, image_archive=archive, force=force, parallel=parallel, verbose_build=verbose
     )
     approve = partial(approve_on_terminal, yes=yes, interactive=sys.stdin.isatty(), ask=input)
-    with _deploying(environment, dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host) as session:
+    options: dict[str, Any] = {"dry_run": dry_run, "lock_wait": wait, "trust_new_host": trust_new_host}
+    with _deploying(environment, bake=bake, canary=canary, **options) as session:
         run_rollout(session, plan_rollout(session, request), approve)
 
 
@@ -126,10 +145,13 @@ def staging(
     parallel: int = Count(1),
     trust_new_host: bool = False,
     verbose: bool = False,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> None:
     """Build HEAD once and deploy it blue-green to every staging server over SSH (from its branch only)."""
     ship("staging", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
-         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose, bake=bake,
+         canary=canary)  # fmt: skip
 
 
 @task(
@@ -152,6 +174,8 @@ def prod(
     trust_new_host: bool = False,
     verbose: bool = False,
     promote: bool = False,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> None:
     """Deploy HEAD to every production server over SSH: guards (main or a release tag, clean, pushed), the
     plan, approval (--yes in CI), a blue-green switch per host and a smoke check through the public URL."""
@@ -161,7 +185,8 @@ def prod(
                       trust_new_host=trust_new_host)  # fmt: skip
         return
     ship("production", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
-         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose)  # fmt: skip
+         wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose, bake=bake,
+         canary=canary)  # fmt: skip
 
 
 PROMOTE_HELP = {

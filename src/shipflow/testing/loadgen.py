@@ -42,6 +42,7 @@ KEEPALIVE = "keepalive"
 CLOSE = "close"
 MODES = (KEEPALIVE, CLOSE)
 PAGE = "maintenance page"
+NO_ANSWER = "no answer"
 MAX_FAILURES_KEPT = 20
 LATENCY_SAMPLES_PER_MODE = 100_000
 NOTES_PAGE = 1000
@@ -99,6 +100,8 @@ class ModeResult:
     failed: int = 0
     connections: int = 0
     served_by: Counter[str] = field(default_factory=Counter)
+    failed_by: Counter[str] = field(default_factory=Counter)
+    """Failed requests by the release that answered them (its ``X-Release``), or :data:`NO_ANSWER`."""
     failures: list[str] = field(default_factory=list)
     latencies: LatencySamples = field(default_factory=LatencySamples)
 
@@ -119,6 +122,7 @@ class ModeResult:
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "served_by": dict(self.served_by),
+            "failed_by": dict(self.failed_by),
             "failures": list(self.failures),
         }
 
@@ -152,6 +156,15 @@ class LoadResult:
         total: Counter[str] = Counter()
         for mode in self.modes.values():
             total.update(mode.served_by)
+        return total
+
+    @property
+    def failed_by(self) -> Counter[str]:
+        """Failed requests by the release that answered them, or :data:`NO_ANSWER` (a reset connection, a
+        502 from the proxy): a release's own errors told apart from the ones a switch would cause."""
+        total: Counter[str] = Counter()
+        for mode in self.modes.values():
+            total.update(mode.failed_by)
         return total
 
     def summary(self) -> str:
@@ -269,7 +282,8 @@ class KeepAliveClient:
 
 @dataclass(frozen=True)
 class Judged:
-    """A request's verdict: ok with the release that answered (and a write's id), or a failure detail."""
+    """A request's verdict: ok or not, the release that answered (:data:`NO_ANSWER` when none did), a
+    write's id, and what failed."""
 
     ok: bool
     sha: str = "?"
@@ -291,7 +305,7 @@ def judge(reply: Reply, write: bool, *, pages_ok: bool = False) -> Judged:
     if pages_ok and reply.status == 503 and reply.retry_after:
         return Judged(True, PAGE)
     if not 200 <= reply.status < 300:
-        return Judged(False, detail=f"HTTP {reply.status}: {reply.body[:100]!r}")
+        return Judged(False, reply.release or NO_ANSWER, detail=f"HTTP {reply.status}: {reply.body[:100]!r}")
     document = _json_object(reply.body)
     sha = str(document.get("sha") or reply.release or "?")
     if not write:
@@ -356,7 +370,7 @@ class LoadGenerator:
             else:
                 reply = client.request(method, path, body)
         except TransportError as error:
-            return Judged(False, detail=f"{type(error).__name__}: {error}")
+            return Judged(False, NO_ANSWER, detail=f"{type(error).__name__}: {error}")
         verdict = judge(reply, write, pages_ok=self.pages_ok)
         if client is not None and not verdict.ok:
             client.close()  # after a bad answer, don't trust the connection it came on
@@ -374,6 +388,7 @@ class LoadGenerator:
                     self.result.acknowledged_writes.append(verdict.note_id)
             else:
                 seen.failed += 1
+                seen.failed_by[verdict.sha] += 1
                 if len(seen.failures) < MAX_FAILURES_KEPT:
                     seen.failures.append(f"{mode} {method}: {verdict.detail}")
             if self.result.requests >= self.max_requests:
