@@ -182,7 +182,7 @@ def prod(
     if promote:
         promote_image("staging", "production", image=image, image_archive=image_archive, yes=yes,
                       force=force, dry_run=dry_run, wait=wait, parallel=parallel,
-                      trust_new_host=trust_new_host)  # fmt: skip
+                      trust_new_host=trust_new_host, bake=bake, canary=canary)  # fmt: skip
         return
     ship("production", image=image, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run,
          wait=wait, parallel=parallel, trust_new_host=trust_new_host, verbose=verbose, bake=bake,
@@ -201,13 +201,15 @@ PROMOTE_HELP = {
     "wait": WAIT_HELP,
     "parallel": SHIP_HELP["parallel"],
     "trust-new-host": SHIP_HELP["trust-new-host"],
+    "bake": BAKE_HELP,
+    "canary": CANARY_HELP,
 }
 
 
 def promote_image(
     source: str, destination: str, *, image: str | None = None, image_archive: str | None = None,
     yes: bool = False, force: bool = False, dry_run: bool = False, wait: int = 0, parallel: int = 1,
-    trust_new_host: bool = False,
+    trust_new_host: bool = False, bake: str | None = None, canary: str | None = None,
 ) -> None:  # fmt: skip
     """Promote the image live on ``source`` to ``destination`` (environments or target names)."""
     import sys
@@ -228,7 +230,7 @@ def promote_image(
     with (
         _deploying(from_env, "deploy.promote", trust_new_host=trust_new_host, **from_place) as from_session,
         _deploying(to_env, "deploy.promote", dry_run=dry_run, lock_wait=wait, trust_new_host=trust_new_host,
-                   **to_place) as to_session,
+                   bake=bake, canary=canary, **to_place) as to_session,
     ):  # fmt: skip
         required = required_gates(to_session.project)
         promote(from_session, to_session, required, approve, force=force, archive=archive, parallel=parallel)
@@ -255,13 +257,15 @@ def promote(
     wait: int = Seconds(0),
     parallel: int = Count(1),
     trust_new_host: bool = False,
+    bake: str | None = None,
+    canary: str | None = None,
 ) -> None:
     """Deploy the image live on --from to --to, exactly that image (no rebuild), once every gate of
     [tool.shipflow.gates] required passed against it there; else exit 2 and nothing changes. Then the
     destination's normal deploy: plan, approval (production), the image sent only where missing,
-    blue-green, smoke check."""
+    blue-green (canary steps, bake window), smoke check."""
     promote_image(from_, to, image_archive=image_archive, yes=yes, force=force, dry_run=dry_run, wait=wait,
-                  parallel=parallel, trust_new_host=trust_new_host)  # fmt: skip
+                  parallel=parallel, trust_new_host=trust_new_host, bake=bake, canary=canary)  # fmt: skip
 
 
 @task(
