@@ -127,6 +127,41 @@ def test_a_deploy_killed_during_a_canary_converges_to_the_old_release(host: Scri
     assert not host.weighted and host.routed_port() == BLUE and host.serving_image() == "demo:v1"
 
 
+def test_status_after_a_deploy_killed_during_a_canary_puts_traffic_back_on_the_old_release(
+    host: ScriptedHost,
+) -> None:
+    gone = 2**22 + 17  # no process has this pid: the lock's holder is provably gone
+    bluegreen.deploy(deployment(host), RELEASES["v1"])
+    host.kill_at = tuple(traffic_log.read_from(traffic_log.log_path(host.target), 0)[:2])
+    with pytest.raises(Killed):
+        bluegreen.deploy(
+            dataclasses.replace(canary_run(host), actor=deployment(host, pid=gone).actor), RELEASES["v2"]
+        )
+    host.dead, host.kill_at = False, None
+    assert host.weighted  # the share the killed run left in force
+
+    said = housekeeping.converge_interrupted(deployment(host))
+
+    assert (
+        said
+        == "scripted: a deploy was killed during the canary steps of v20000000000: traffic is back on blue"
+    )
+    assert not host.weighted and host.routed_port() == BLUE and host.serving_image() == "demo:v1"
+    assert baking.read_record(deployment(host)) is None and last(host).action == "repair"
+    assert housekeeping.converge_interrupted(deployment(host)) is None  # nothing left to converge
+
+
+def test_status_leaves_a_canary_whose_deploy_still_runs_alone(host: ScriptedHost) -> None:
+    bluegreen.deploy(deployment(host), RELEASES["v1"])
+    host.kill_at = tuple(traffic_log.read_from(traffic_log.log_path(host.target), 0)[:2])
+    with pytest.raises(Killed):
+        bluegreen.deploy(canary_run(host), RELEASES["v2"])  # its holder (this process) is alive
+    host.dead, host.kill_at = False, None
+
+    assert housekeeping.converge_interrupted(deployment(host)) is None
+    assert host.weighted
+
+
 def test_ctrl_c_during_a_canary_step_sends_everything_back(host: ScriptedHost) -> None:
     bluegreen.deploy(deployment(host), RELEASES["v1"])
     host.interrupt_at = ("tail",)

@@ -7,6 +7,9 @@ Under nat a step is one weighted rule (``numgen random``: each new connection ng
 slot with that probability); under reload, nginx's weights and a reload. Clients are not pinned: a client's
 requests may meet both releases during a canary. No step is ever recorded as the switch, so a run killed
 mid-canary leaves the record naming the old slot, which the next deploy (or ``deploy.repair``) puts back.
+
+With ``--parallel`` covering every host, the hosts take each step together (:mod:`shipflow.deploy.lockstep`):
+one that fails sends the others back at their next step.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from shipflow.deploy import baking, commands, traffic
+
+LOCKSTEP_SLACK_S = 600.0
+"""How much longer than a boot and two steps a host waits for the others (an image still travelling)."""
 
 if TYPE_CHECKING:
     from shipflow.deploy.commands import Release, Slot
@@ -44,7 +50,9 @@ def run_steps(
         try:
             with baking.sigterm_interrupts():
                 for percent in d.canary_steps:
+                    _together(d)
                     before = _step(d, slot, release, before, (percent, seconds), weigh, record)
+                _together(d)  # no host switches fully before every host passed the last step
         except baking.Reverted:
             raise
         except BaseException:
@@ -52,6 +60,14 @@ def run_steps(
             d.reporter.line(f"  interrupted: traffic is back on {old_name}")
             raise
     return before
+
+
+def _together(d: Deployment) -> None:
+    """With ``--parallel``, wait for every host of the rollout to be ready for the next step (another host
+    that failed raises here, and this one switches back too)."""
+    if d.lockstep is not None and not d.host.rehearses:
+        step_seconds = d.settings.canary.step_seconds
+        d.lockstep.meet(d.settings.health.deploy_timeout + 2 * step_seconds + LOCKSTEP_SLACK_S)
 
 
 def _weigher(d: Deployment, switch: SwitchState, slots: tuple[Slot, Slot]) -> traffic.Weigh:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from shipflow.deploy.lock import Actor
+    from shipflow.deploy.lockstep import Lockstep
     from shipflow.deploy.settings import DeploySettings, TargetSettings
     from shipflow.hosts.base import CommandResult, Host
     from shipflow.report import Reporter
@@ -39,6 +40,7 @@ class Deployment:
     prune: tuple[str, int] | None = None  # (the images' shipflow.app label, how many release images to keep)
     bake_window: float | None = None  # --bake S: the bake window's seconds for this run (None: the settings')
     canary_steps: tuple[int, ...] = ()  # --canary 10,50: the shares of traffic before the full switch
+    lockstep: Lockstep | None = None  # a --parallel rollout's hosts, taking each canary step together
 
     def best_effort(self, what: str, action: Callable[[], object]) -> None:
         """Cleanup after a failure: its own failure is a warning, never a replacement for the first error."""

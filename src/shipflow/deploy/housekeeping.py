@@ -1,11 +1,11 @@
 """Housekeeping on a host: clear a lock left by a crashed deploy, put a lost traffic rule back, take an
-app down."""
+app down, put traffic back on the old release after a deploy killed during its canary or bake window."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipflow.deploy import audit, commands, lock, page, proxy, responder, traffic
+from shipflow.deploy import audit, baking, commands, lock, page, proxy, responder, traffic
 from shipflow.deploy.state import read_state
 
 if TYPE_CHECKING:
@@ -51,6 +51,34 @@ def repair(d: Deployment) -> str:
         )  # fmt: skip
         audit.append(d.host, commands.audit_log_path(d.target), record)
     return f"{d.host.name}: restored {what}"
+
+
+def converge_interrupted(d: Deployment) -> str | None:
+    """After a deploy killed during its canary steps or bake window (its bake record left, its lock's
+    holder gone, or no lock), the old release serves again: under nat the recorded rule, which still names
+    the old slot, is put back and the record goes (audited). None when there is nothing to converge, a
+    live deploy holds the lock, or the switch is nginx's reload (reported by the status instead)."""
+    found = baking.read_record(d)
+    lock_file = commands.lock_path(d.target)
+    if found is None or (d.host.read_file(lock_file) is not None and not _holder_gone(d, lock_file)):
+        return None
+    switch = traffic.read_switch(d.host, d.settings, d.target)
+    if switch.kind != "nat" or switch.maintenance is not None:
+        return None
+    traffic.restore(d.host, d.settings, d.target, switch)
+    d.run(commands.remove_file(baking.record_path(d.target)))
+    what = "canary steps" if found.get("canary") else "bake window"
+    sha = commands.short_sha(str(found.get("sha") or "") or None)
+    old_slot = found.get("old_slot", "?")
+    detail = f"a deploy was killed during the {what} of {sha}: traffic is back on {old_slot}"
+    if not d.host.rehearses:
+        record = audit.new_record("repair", "ok", d.actor, d.target.environment, detail=detail)
+        audit.append(d.host, commands.audit_log_path(d.target), record)
+    return f"{d.host.name}: {detail}"
+
+
+def _holder_gone(d: Deployment, lock_file: str) -> bool:
+    return lock.is_stale(lock.read_holder(d.host, lock_file))
 
 
 def remove(d: Deployment) -> list[str]:

@@ -9,7 +9,7 @@ approved, locked, failed) and leave exit codes to the task layer. :func:`deploy_
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -316,9 +316,17 @@ def deploy_one(
     build_s: float | None = None,
 ) -> bluegreen.Outcome:
     """Deploy ``release`` to ``d``'s host, saying what and where before and how it went after; ``build_s``
-    (the image built for this deploy) goes into the host's audit record."""
+    (the image built for this deploy) goes into the host's audit record. A host in lockstep with others
+    tells them how it ended."""
     d.reporter.line(f"deploying {release.image} to {d.target.name} ({d.host.name})")
-    outcome = bluegreen.deploy(d, release, delivery, build_s=build_s)
+    try:
+        outcome = bluegreen.deploy(d, release, delivery, build_s=build_s)
+    except BaseException:
+        if d.lockstep is not None:  # the other hosts switch back at their next canary step
+            d.lockstep.fail()
+        raise
+    if d.lockstep is not None:  # done: the others no longer wait for this host
+        d.lockstep.leave()
     d.reporter.line(outcome_line(outcome, d.target, rehearsal=d.host.rehearses))
     return outcome
 
@@ -351,12 +359,24 @@ def run_rollout(session: Session, plan: RolloutPlan, approve: Callable[[], bool]
         plan.image, plan.registry, smoke=True, forced=plan.forced, promoted_from=plan.promoted_from
     )
     release = plan.image.release
+
     result = fleet.run_fleet(
-        session.deployments,
+        in_lockstep(session.deployments, plan.parallel),
         lambda d: deploy_one(d, release, delivery, build_s=plan.build_s),
         parallel=plan.parallel,
     )
     return _finish(session, result, f"{plan.environment}: what each host serves now:")
+
+
+def in_lockstep(deployments: Sequence[Deployment], parallel: int) -> tuple[Deployment, ...]:
+    """``deployments`` sharing one :class:`~shipflow.deploy.lockstep.Lockstep` when they all run at once
+    and take canary steps, so that each step starts on every host together."""
+    from shipflow.deploy.lockstep import Lockstep
+
+    if not (1 < len(deployments) <= parallel and deployments[0].canary_steps):
+        return tuple(deployments)
+    together = Lockstep(len(deployments))
+    return tuple(replace(d, lockstep=together) for d in deployments)
 
 
 def deploy_here(

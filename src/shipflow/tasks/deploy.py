@@ -290,13 +290,17 @@ def rollback(
 
 @task(help={"env": ENV_HELP, "json": "print the status as JSON (the nginx front's URL is the key `url`)"})
 def status(c: Context, env: str | None = None, json: bool = False) -> None:
-    """Active slot, release, each slot's health, lock holder, last releases and the URL."""
+    """Active slot, release, each slot's health, lock holder, last releases and the URL. A deploy killed
+    during its canary steps or bake window is converged first: traffic back on the old release (nat)."""
+    from shipflow.deploy.housekeeping import converge_interrupted
     from shipflow.deploy.present import status_json, status_lines
     from shipflow.deploy.status import status as read_status
 
     with _deploying(env) as session:
+        converged = [line for d in session.deployments if (line := converge_interrupted(d))]
         reports = [read_status(d) for d in session.deployments]
-        lines = [status_json(reports)] if json else [line for r in reports for line in status_lines(r)]
+        told = [line for report in reports for line in status_lines(report)]
+        lines = [status_json(reports)] if json else [*converged, *told]
         for line in lines:
             session.line(line)
 
