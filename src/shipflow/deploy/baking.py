@@ -264,23 +264,31 @@ def bake_or_revert(
     figures go in ``record`` either way."""
     old_slot, old_name = old
     with marked(d, release, slot, old_slot, window_s=window):
-        _bake_or_revert(
-            d, slot, release, before, window, record, switched_in_force, route_back, remove_new, old_name
+        baked = _watched(d, slot, release, before, window, record, old_name, (route_back, remove_new))
+        d.reporter.line(line("bake", baked.seconds, baked.new, baked.old, before, False, baked.verdict))
+        if not baked.verdict.breached:
+            return
+        route_back()
+        after = round(time.monotonic() - switched_in_force, 3)
+        record.bake = {**(record.bake or {}), "reverted_after_s": after}
+        remove_new()
+        raise Reverted(
+            f"bake: release {commands.short_sha(release.sha)} breached ({baked.verdict.reason}); traffic is "
+            f"back on {old_name} after {after:.1f} s and the new release was removed"
         )
 
 
-def _bake_or_revert(
+def _watched(
     d: Deployment,
     slot: Slot,
     release: Release,
     before: Before,
     window: float,
     record: RunRecord,
-    switched_in_force: float,
-    route_back: Callable[[], None],
-    remove_new: Callable[[], None],
     old_name: str,
-) -> None:
+    undo: tuple[Callable[[], None], Callable[[], None]],
+) -> Baked:
+    """The window's figures; an interruption routes back and removes the new release first (``undo``)."""
     try:
         with (
             sigterm_interrupts(),
@@ -295,18 +303,9 @@ def _bake_or_revert(
     except _Breached:
         pass
     except BaseException:
+        route_back, remove_new = undo
         route_back()
         d.reporter.line(f"  interrupted: traffic is back on {old_name}")
         remove_new()
         raise
-    d.reporter.line(line("bake", baked.seconds, baked.new, baked.old, before, False, baked.verdict))
-    if not baked.verdict.breached:
-        return
-    route_back()
-    after = round(time.monotonic() - switched_in_force, 3)
-    record.bake = {**(record.bake or {}), "reverted_after_s": after}
-    remove_new()
-    raise Reverted(
-        f"bake: release {commands.short_sha(release.sha)} breached ({baked.verdict.reason}); traffic is back "
-        f"on {old_name} after {after:.1f} s and the new release was removed"
-    )
+    return baked
