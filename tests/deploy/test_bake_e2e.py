@@ -193,9 +193,9 @@ def test_sigterm_during_a_canary_switches_back_and_a_killed_canary_converges_to_
 
     signal_during_canary(project, v2, signal.SIGKILL)
     status = project.shipflow("deploy.status", "--env", "local").stdout
+    repaired = project.shipflow("deploy.repair", "--env", "local")
     # Each connection nginx pooled to the new slot during the step serves one more request, then closes.
     served = [project.served_sha() for _ in range(40)]
-    repaired = project.shipflow("deploy.repair", "--env", "local")
 
     assert "a deploy was killed during the canary steps of" in status, status
     assert "traffic is back on blue" in status and "canary:" not in status, status
