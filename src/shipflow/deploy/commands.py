@@ -90,10 +90,6 @@ def make_folders(*paths: str) -> list[str]:
     return ["mkdir", "-p", *paths]
 
 
-def parent_folder(path: str) -> str:
-    return path.rsplit("/", 1)[0]
-
-
 def process_alive(pid: str) -> list[str]:
     """Exits 0 when process ``pid`` exists (``kill -0`` sends no signal)."""
     return ["kill", "-0", pid]
