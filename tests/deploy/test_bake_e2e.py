@@ -119,8 +119,10 @@ def test_a_failing_release_is_reverted_at_the_10_percent_step_and_a_good_one_goe
 ) -> None:
     v1, v2, failing = releases["v1"], releases["v2"], releases["failing"]
     assert project.deploy(v1).returncode == 0
+    # Enough clients that nginx opens a few dozen upstream connections in a 4 s step: each goes to the new
+    # slot with a probability of 10 %, and with too few of them the new release might get none at all.
     with LoadGenerator(
-        f"{project.proxy_url}/", workers=2, keepalive_workers=4, write_share=0.2, max_seconds=120
+        f"{project.proxy_url}/", workers=4, keepalive_workers=8, write_share=0.2, max_seconds=120
     ) as load:
         time.sleep(0.5)
         reverted = project.deploy(failing, "--canary", "10,50")
